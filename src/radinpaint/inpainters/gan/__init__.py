@@ -1,0 +1,1 @@
+"""radinpaint's own inpainting GAN."""

@@ -1,0 +1,1 @@
+"""Mask providers: find the artifacts (lead markers, labels, text) inpainting should remove."""

@@ -1,0 +1,1 @@
+"""Bone-age and sex predictors."""

@@ -1,0 +1,143 @@
+"""The four contracts a backend fulfils. Built-in and third-party backends are equal here.
+
+A backend is any object with a ``name`` and the method below; it is registered through a
+``radinpaint_register_*`` hook (see :mod:`radinpaint.hookspecs`) as a factory that builds
+it from keyword options. :mod:`radinpaint.testing` checks a backend against its contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from .records import Case, InpaintRequest, InpaintResult, Mask, Predictions, Radiograph
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Inpainter", "MaskProvider", "Metric", "MetricResult", "Predictor"]
+
+
+@runtime_checkable
+class Inpainter(Protocol):
+    """Removes what a mask marks from radiographs.
+
+    Contract of :meth:`inpaint`:
+
+    - Takes a sequence of :class:`~radinpaint.records.InpaintRequest` (each one image, one
+      mask, prompt, seed and variant index) and returns one
+      :class:`~radinpaint.records.InpaintResult` per request, **in the same order**. A backend
+      may group requests into fewer calls (a GPU batch, an API call with ``n`` variants).
+    - Each result's image has the request image's shape and bit depth.
+    - Randomness comes only from ``request.variant_seed``: the same request gives the same
+      output (bit for bit on the same machine for local backends).
+    - An empty mask returns the input unchanged with the flag ``"empty-mask"``.
+    - A backend that pastes back keeps every pixel outside the mask exactly (its
+      ``compositing`` is ``"paste-back"``); one that does not says ``"raw"``.
+    - Each result records the backend name, its options (never secrets), the seed, the
+      prompt sent, the seconds spent and the cost.
+    - A failure on one request raises :class:`~radinpaint.errors.BackendError` naming the
+      case; callers that batch many requests retry or report item by item.
+    """
+
+    name: str
+
+    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
+        """Inpaint every request; one result per request, in order."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Reads bone age and/or sex from radiographs.
+
+    Contract of :meth:`predict`:
+
+    - Takes N radiographs of any size and bit depth (the predictor preprocesses them itself)
+      and, optionally, the N known sexes for models that use sex as an input.
+    - Returns :class:`~radinpaint.records.Predictions` of length N in input order, with
+      per-member outputs when the predictor is an ensemble.
+    - Is deterministic: no dropout or augmentation at prediction time.
+    - A model that needs sex, called without it, raises
+      :class:`~radinpaint.errors.InvalidInputError`.
+    """
+
+    name: str
+
+    def predict(
+        self, images: Sequence[Radiograph], male: Sequence[bool] | None = None
+    ) -> Predictions:
+        """Predict for every image, in order."""
+        ...
+
+
+@runtime_checkable
+class MaskProvider(Protocol):
+    """Finds the artifacts that inpainting should remove.
+
+    Contract of :meth:`masks`:
+
+    - Takes cases or bare radiographs and returns one :class:`~radinpaint.records.Mask` per
+      item, in order, with the item's shape. Cases rather than bare images are accepted
+      because some providers need more than pixels (``ground-truth`` reads the case's own
+      mask, or a mask file beside the image's source path).
+    - A mask may carry the components found (box, kind, score) for review.
+    - Finding nothing is not an error: the mask is empty.
+    - Deterministic for the same input.
+    """
+
+    name: str
+
+    def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
+        """One mask per item, in order."""
+        ...
+
+
+@attrs.frozen
+class MetricResult:
+    """What a metric computed.
+
+    Attributes:
+        name: the metric's registered name.
+        values: headline numbers by key (``"mae"``, ``"mae_ci_low"``, ...).
+        table: a tidy table of detailed results (per inpainter, per predictor, ...), or None.
+        details: anything else JSON-serialisable for ``results.json``.
+    """
+
+    name: str
+    values: Mapping[str, float] = attrs.field(factory=dict)
+    table: pd.DataFrame | None = None
+    details: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """Scores an evaluation's tidy prediction table.
+
+    Contract of :meth:`compute`: takes the tidy table (one row per case x inpainter x
+    variant x predictor, with the original image's prediction in the same row) and returns a
+    :class:`MetricResult`. Metrics never mutate the table and are deterministic given their
+    ``seed`` option (bootstrap resampling).
+    """
+
+    name: str
+
+    def compute(self, table: pd.DataFrame) -> MetricResult:
+        """Compute the metric over the table."""
+        ...
+
+
+def as_case(item: Case | Radiograph, index: int = 0) -> Case:
+    """Wrap a bare radiograph in an unlabeled :class:`Case` (id from its source or index)."""
+    if isinstance(item, Case):
+        return item
+    if isinstance(item, Radiograph):
+        return Case(id=item.source or str(index), image=item)
+    raise TypeError(f"expected a Case or Radiograph, got {type(item).__name__}")
+
+
+def as_radiograph(item: Case | Radiograph) -> Radiograph:
+    """The radiograph of a case, or the radiograph itself."""
+    return item.image if isinstance(item, Case) else item

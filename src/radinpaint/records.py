@@ -1,0 +1,580 @@
+"""The values radinpaint passes between its parts.
+
+All records are frozen attrs classes, validated at construction. Pixel arrays are stored
+read-only, so a record can be shared between threads and cached without defensive copies.
+
+Pixels inside the library are ``float32``, shape ``(H, W)``, range ``[0, 1]``, together with
+the bit depth of the source (8, 10, 12, 14 or 16). :meth:`Radiograph.to_uint` gives them back
+at that depth, exactly: ``Radiograph.from_uint(a, 16).to_uint()`` equals ``a``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .errors import InvalidInputError, MissingLabelError, ShapeMismatchError
+
+__all__ = [
+    "PHOTOMETRICS",
+    "SUPPORTED_BIT_DEPTHS",
+    "Case",
+    "InpaintRequest",
+    "InpaintResult",
+    "Mask",
+    "MaskComponent",
+    "Predictions",
+    "Radiograph",
+    "check_same_shape",
+]
+
+SUPPORTED_BIT_DEPTHS: tuple[int, ...] = (8, 10, 12, 14, 16)
+"""Bit depths a :class:`Radiograph` can come from and be written back at."""
+
+PHOTOMETRICS: tuple[str, ...] = ("MONOCHROME2", "MONOCHROME1")
+"""How the source stored grey levels. Pixels in a Radiograph are always MONOCHROME2
+(bright = dense); ``photometric`` records what the source file said."""
+
+
+def _frozen_array(value: np.ndarray) -> np.ndarray:
+    out = np.array(value, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _check_bit_depth(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value not in SUPPORTED_BIT_DEPTHS:
+        raise InvalidInputError(
+            f"unsupported bit depth {value!r} for {type(instance).__name__}",
+            available=[str(b) for b in SUPPORTED_BIT_DEPTHS],
+            fix="pass the bit depth the image was stored at",
+        )
+
+
+def check_same_shape(image_shape: tuple[int, ...], mask_shape: tuple[int, ...], what: str) -> None:
+    """Raise :class:`ShapeMismatchError` unless a mask's shape equals its image's shape.
+
+    Masks are never resized silently: a mismatch means the mask belongs to another image.
+    """
+    if tuple(image_shape) != tuple(mask_shape):
+        raise ShapeMismatchError(
+            f"mask shape {tuple(mask_shape)} does not match image shape {tuple(image_shape)}",
+            input=what,
+            fix="give a mask made for this image (same height and width)",
+        )
+
+
+@attrs.frozen(eq=False, repr=False)
+class Radiograph:
+    """A grey radiograph: float32 pixels ``(H, W)`` in ``[0, 1]`` and how they were stored.
+
+    Build one with :meth:`from_uint` (integer pixels) or :meth:`from_float`; the constructor
+    itself validates strictly (2-D, finite, in range) and never clips.
+
+    Attributes:
+        pixels: read-only float32 array, 0 = black (no attenuation), 1 = white.
+        bit_depth: the source depth (8, 10, 12, 14, 16); writers keep it.
+        source: where the pixels came from (a path, ``"phantom:seed=3"``), or ``None``.
+        photometric: what the source said (``MONOCHROME1`` sources are inverted on read).
+    """
+
+    pixels: np.ndarray = attrs.field(converter=_frozen_array)
+    bit_depth: int = attrs.field(default=16, validator=_check_bit_depth)
+    source: str | None = None
+    photometric: str = attrs.field(default="MONOCHROME2")
+
+    @pixels.validator
+    def _check_pixels(self, attribute: attrs.Attribute, value: np.ndarray) -> None:
+        if value.ndim != 2:
+            raise InvalidInputError(
+                f"a radiograph must be a 2-D grey array, got shape {value.shape}",
+                input=self.source,
+                fix="convert colour images to grey (e.g. radinpaint.io.read_image does)",
+            )
+        if value.shape[0] < 1 or value.shape[1] < 1:
+            raise InvalidInputError(f"empty image of shape {value.shape}", input=self.source)
+        if value.dtype != np.float32:
+            raise InvalidInputError(
+                f"radiograph pixels must be float32, got {value.dtype}",
+                input=self.source,
+                fix="use Radiograph.from_uint for integer pixels or Radiograph.from_float",
+            )
+        if not np.isfinite(value).all():
+            raise InvalidInputError(
+                "radiograph has NaN or infinite pixels",
+                input=self.source,
+                fix="replace non-finite values before building the Radiograph",
+            )
+        lo, hi = float(value.min()), float(value.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InvalidInputError(
+                f"radiograph pixels must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]",
+                input=self.source,
+                fix="use Radiograph.from_float(..., clip=True) or rescale first",
+            )
+
+    @photometric.validator
+    def _check_photometric(self, attribute: attrs.Attribute, value: str) -> None:
+        if value not in PHOTOMETRICS:
+            raise InvalidInputError(
+                f"unknown photometric interpretation {value!r}", available=PHOTOMETRICS
+            )
+
+    @classmethod
+    def from_uint(
+        cls,
+        array: np.ndarray,
+        bit_depth: int | None = None,
+        *,
+        source: str | None = None,
+        photometric: str = "MONOCHROME2",
+    ) -> Radiograph:
+        """Build from integer pixels stored at ``bit_depth`` (default: 8 for uint8, else 16).
+
+        Values above ``2**bit_depth - 1`` are an error (the depth is wrong), never clipped.
+        """
+        arr = np.asarray(array)
+        if not np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_:
+            raise InvalidInputError(
+                f"from_uint needs integer pixels, got {arr.dtype}",
+                input=source,
+                fix="use Radiograph.from_float for floating-point pixels",
+            )
+        if bit_depth is None:
+            bit_depth = 8 if arr.dtype.itemsize == 1 else 16
+        _check_bit_depth(cls, None, bit_depth)  # type: ignore[arg-type]
+        top = (1 << bit_depth) - 1
+        if arr.size and (int(arr.max()) > top or int(arr.min()) < 0):
+            raise InvalidInputError(
+                f"pixel values [{int(arr.min())}, {int(arr.max())}] do not fit {bit_depth} bits",
+                input=source,
+                fix="pass the bit depth the image was stored at",
+            )
+        pixels = (arr.astype(np.float64) / top).astype(np.float32)
+        return cls(pixels, bit_depth, source, photometric)
+
+    @classmethod
+    def from_float(
+        cls,
+        array: np.ndarray,
+        bit_depth: int = 16,
+        *,
+        source: str | None = None,
+        clip: bool = False,
+    ) -> Radiograph:
+        """Build from floating-point pixels in ``[0, 1]`` (``clip=True`` clamps overshoot)."""
+        arr = np.asarray(array, dtype=np.float32)
+        if clip:
+            arr = np.clip(arr, 0.0, 1.0)
+        return cls(arr, bit_depth, source)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.pixels.shape  # type: ignore[return-value]
+
+    @property
+    def max_value(self) -> int:
+        """The largest integer value at this bit depth (255, 4095, 65535, ...)."""
+        return (1 << self.bit_depth) - 1
+
+    def to_uint(self) -> np.ndarray:
+        """Pixels as integers at the source bit depth (uint8 for 8 bits, else uint16)."""
+        dtype = np.uint8 if self.bit_depth == 8 else np.uint16
+        return np.rint(self.pixels.astype(np.float64) * self.max_value).astype(dtype)
+
+    def with_pixels(self, pixels: np.ndarray, *, clip: bool = False) -> Radiograph:
+        """A new radiograph with other pixels and the same depth, source and photometric."""
+        arr = np.asarray(pixels, dtype=np.float32)
+        if clip:
+            arr = np.clip(arr, 0.0, 1.0)
+        return Radiograph(arr, self.bit_depth, self.source, self.photometric)
+
+    def quantized(self) -> Radiograph:
+        """Pixels rounded to the nearest level of the bit depth (what a writer stores)."""
+        return self.with_pixels(self.to_uint().astype(np.float32) / np.float32(self.max_value))
+
+    def content_hash(self) -> str:
+        """SHA-256 of the quantized pixels, shape and bit depth (ignores ``source``)."""
+        h = hashlib.sha256()
+        h.update(f"radiograph:{self.shape}:{self.bit_depth}:".encode())
+        h.update(np.ascontiguousarray(self.to_uint()).tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Radiograph(shape={self.shape}, bit_depth={self.bit_depth}, source={self.source!r})"
+
+
+@attrs.frozen
+class MaskComponent:
+    """One connected artifact a mask provider found, for a person to review.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` in pixels, end-exclusive.
+        kind: what it is: ``"plate"``, ``"letter"``, ``"text"``, ``"ruler"``, ``"artifact"``.
+        score: the provider's confidence in ``[0, 1]``.
+    """
+
+    box: tuple[int, int, int, int] = attrs.field(converter=lambda b: tuple(int(v) for v in b))
+    kind: str = "artifact"
+    score: float = attrs.field(default=1.0, converter=float)
+
+    @box.validator
+    def _check_box(self, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+        if len(value) != 4 or value[2] < value[0] or value[3] < value[1]:
+            raise InvalidInputError(f"a box is (x0, y0, x1, y1) with x1>=x0, y1>=y0; got {value}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"box": list(self.box), "kind": self.kind, "score": self.score}
+
+
+def _bool_array(value: np.ndarray) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype != np.bool_:
+        raise InvalidInputError(
+            f"a mask must be a boolean array, got {arr.dtype}",
+            fix="use Mask.from_array, which thresholds integer and float masks",
+        )
+    return _frozen_array(arr)
+
+
+@attrs.frozen(eq=False, repr=False)
+class Mask:
+    """Boolean ``(H, W)`` mask: True marks artifact pixels to remove.
+
+    Attributes:
+        array: read-only boolean array.
+        source: who made it (a provider name or a file path), or ``None``.
+        components: the connected artifacts found, when the provider reports them.
+    """
+
+    array: np.ndarray = attrs.field(converter=_bool_array)
+    source: str | None = None
+    components: tuple[MaskComponent, ...] = attrs.field(default=(), converter=tuple)
+
+    @array.validator
+    def _check_array(self, attribute: attrs.Attribute, value: np.ndarray) -> None:
+        if value.ndim != 2:
+            raise InvalidInputError(
+                f"a mask must be 2-D, got shape {value.shape}", input=self.source
+            )
+
+    @classmethod
+    def from_array(
+        cls, array: np.ndarray, *, source: str | None = None, threshold: float | None = None
+    ) -> Mask:
+        """Build from any array: non-zero is True, or ``> threshold`` when one is given.
+
+        RGB(A) masks are reduced to their first channel.
+        """
+        arr = np.asarray(array)
+        if arr.ndim == 3:
+            arr = arr[..., 0]
+        if arr.dtype == np.bool_:
+            out = arr
+        elif threshold is None:
+            out = arr != 0
+        else:
+            out = arr > threshold
+        return cls(out, source)
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> Mask:
+        """An all-False mask."""
+        return cls(np.zeros(shape, dtype=bool), "empty")
+
+    @classmethod
+    def full(cls, shape: tuple[int, int]) -> Mask:
+        """An all-True mask (edit everything)."""
+        return cls(np.ones(shape, dtype=bool), "full")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.array.shape  # type: ignore[return-value]
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no pixel is marked."""
+        return not bool(self.array.any())
+
+    @property
+    def is_full(self) -> bool:
+        """True when every pixel is marked."""
+        return bool(self.array.all())
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of pixels marked."""
+        return float(self.array.mean())
+
+    def _other(self, other: Mask) -> np.ndarray:
+        check_same_shape(self.shape, other.shape, f"combining masks from {other.source!r}")
+        return other.array
+
+    def __or__(self, other: Mask) -> Mask:
+        src = f"({self.source} | {other.source})"
+        comps = self.components + other.components
+        return Mask(self.array | self._other(other), src, comps)
+
+    def __and__(self, other: Mask) -> Mask:
+        return Mask(self.array & self._other(other), f"({self.source} & {other.source})")
+
+    def __invert__(self) -> Mask:
+        return Mask(~self.array, f"~{self.source}")
+
+    def dilate(self, pixels: int) -> Mask:
+        """Grow the mask by ``pixels`` in every direction (a disc-shaped margin)."""
+        if pixels < 0:
+            raise InvalidInputError(f"dilation must be >= 0 pixels, got {pixels}")
+        if pixels == 0 or self.is_empty:
+            return self
+        import cv2
+
+        size = 2 * pixels + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        grown = cv2.dilate(self.array.astype(np.uint8), kernel) > 0
+        return Mask(grown, f"{self.source}+{pixels}px", self.components)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the mask bits and shape."""
+        h = hashlib.sha256()
+        h.update(f"mask:{self.shape}:".encode())
+        h.update(np.packbits(self.array).tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"Mask(shape={self.shape}, fraction={self.fraction:.4f}, source={self.source!r})"
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    out = float(value)  # type: ignore[arg-type]
+    if not np.isfinite(out):
+        raise InvalidInputError(f"label must be finite, got {value!r}")
+    return out
+
+
+def _optional_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value  # type: ignore[return-value]
+    if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "t", "m", "male", "1", "yes"):
+            return True
+        if low in ("false", "f", "female", "0", "no"):
+            return False
+    raise InvalidInputError(
+        f"sex label {value!r} is not understood",
+        fix="use True/False, M/F, male/female or 1/0",
+    )
+
+
+@attrs.frozen(eq=False)
+class Case:
+    """One radiograph with its labels and masks.
+
+    Attributes:
+        id: unique within its dataset.
+        image: the radiograph.
+        bone_age_months: ground-truth bone age, or ``None`` when unknown.
+        male: ground-truth sex (True = male), or ``None`` when unknown.
+        artifact_mask: the artifacts to remove, when known (phantoms, annotated data).
+        anatomy_mask: the hand, when known.
+        clean_image: the same radiograph without artifacts (phantoms only).
+        metadata: anything else (acquisition parameters, dataset split).
+    """
+
+    id: str = attrs.field(converter=str)
+    image: Radiograph
+    bone_age_months: float | None = attrs.field(default=None, converter=_optional_float)
+    male: bool | None = attrs.field(default=None, converter=_optional_bool)
+    artifact_mask: Mask | None = None
+    anatomy_mask: Mask | None = None
+    clean_image: Radiograph | None = None
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("artifact_mask", "anatomy_mask", "clean_image"):
+            other = getattr(self, name)
+            if other is not None:
+                check_same_shape(self.image.shape, other.shape, f"case {self.id} {name}")
+
+    def require_labels(self, *, bone_age: bool = True, sex: bool = True) -> None:
+        """Raise :class:`MissingLabelError` if a needed label is absent."""
+        missing = []
+        if bone_age and self.bone_age_months is None:
+            missing.append("bone_age_months")
+        if sex and self.male is None:
+            missing.append("male")
+        if missing:
+            raise MissingLabelError(
+                f"case {self.id} has no {' and no '.join(missing)}",
+                input=self.image.source or self.id,
+                fix="add the label to the dataset's CSV, or drop the metric that needs it",
+            )
+
+
+@attrs.frozen(eq=False)
+class InpaintRequest:
+    """One image to inpaint: the image, what to remove, the prompt and the seed.
+
+    Attributes:
+        image: the radiograph to edit.
+        mask: True where the backend should replace pixels (same shape as ``image``).
+        prompt: text for prompted backends; ``None`` lets the backend use its default.
+        seed: the user's seed; variant ``k`` runs with ``derive_seed(seed, k)``.
+        variant: which of the K variants this request is (0-based).
+        case_id: the case this came from, for reports.
+    """
+
+    image: Radiograph
+    mask: Mask
+    prompt: str | None = None
+    seed: int = attrs.field(default=0, converter=int)
+    variant: int = attrs.field(default=0, converter=int)
+    case_id: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_same_shape(
+            self.image.shape, self.mask.shape, f"inpaint request for {self.case_id or self.image}"
+        )
+        if self.variant < 0:
+            raise InvalidInputError(f"variant must be >= 0, got {self.variant}")
+
+    @property
+    def variant_seed(self) -> int:
+        """The seed this variant runs with: ``derive_seed(seed, variant)``."""
+        from .seeds import derive_seed
+
+        return derive_seed(self.seed, self.variant)
+
+
+@attrs.frozen(eq=False)
+class InpaintResult:
+    """What a backend produced for one request, and everything needed to replay it.
+
+    Attributes:
+        image: the output, same shape and bit depth as the request's image.
+        backend: the registered backend name.
+        options: the backend's options (JSON-serialisable; never secrets).
+        seed: the seed the output was generated with (``request.variant_seed``).
+        prompt: the prompt actually sent, or ``None``.
+        variant: the variant index.
+        case_id: the case id, if known.
+        seconds: wall time spent on this output.
+        cost_usd: money spent on this output (API backends), else 0.
+        compositing: ``"paste-back"``, ``"feather"``, ``"raw"`` or ``None`` (not applicable).
+        flags: notes such as ``"empty-mask"`` (input returned) or ``"8-bit-roundtrip"``.
+        extra: backend-specific facts (model version, usage, cache key).
+    """
+
+    image: Radiograph
+    backend: str
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    seed: int = 0
+    prompt: str | None = None
+    variant: int = 0
+    case_id: str | None = None
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+    compositing: str | None = None
+    flags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready description of how this result was produced (no pixels)."""
+        return {
+            "backend": self.backend,
+            "options": dict(self.options),
+            "seed": self.seed,
+            "prompt": self.prompt,
+            "variant": self.variant,
+            "case_id": self.case_id,
+            "seconds": self.seconds,
+            "cost_usd": self.cost_usd,
+            "compositing": self.compositing,
+            "flags": list(self.flags),
+            "extra": dict(self.extra),
+            "shape": list(self.image.shape),
+            "bit_depth": self.image.bit_depth,
+        }
+
+
+def _optional_vector(value: object) -> np.ndarray | None:
+    if value is None:
+        return None
+    return _frozen_array(np.asarray(value, dtype=np.float64))
+
+
+@attrs.frozen(eq=False)
+class Predictions:
+    """What a predictor read from a batch of N images.
+
+    Attributes:
+        predictor: the registered predictor name.
+        bone_age_months: ``(N,)`` aggregated bone age, or ``None`` if not predicted.
+        p_male: ``(N,)`` aggregated probability of male, or ``None``.
+        member_bone_age: ``(N, M)`` per-member bone age, for spread.
+        member_p_male: ``(N, M)`` per-member probability of male.
+    """
+
+    predictor: str
+    bone_age_months: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
+    p_male: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
+    member_bone_age: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
+    member_p_male: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
+
+    def __attrs_post_init__(self) -> None:
+        if self.bone_age_months is None and self.p_male is None:
+            raise InvalidInputError("predictions need bone_age_months, p_male or both")
+        n = len(self)
+        for name in ("bone_age_months", "p_male"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n,):
+                raise InvalidInputError(f"{name} has shape {arr.shape}, expected ({n},)")
+        for name in ("member_bone_age", "member_p_male"):
+            arr = getattr(self, name)
+            if arr is not None and (arr.ndim != 2 or arr.shape[0] != n):
+                raise InvalidInputError(f"{name} has shape {arr.shape}, expected ({n}, M)")
+        if self.p_male is not None and ((self.p_male < 0) | (self.p_male > 1)).any():
+            raise InvalidInputError("p_male must lie in [0, 1]")
+
+    def __len__(self) -> int:
+        arr = self.bone_age_months if self.bone_age_months is not None else self.p_male
+        return int(arr.shape[0])  # type: ignore[union-attr]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Predictions]) -> Predictions:
+        """Join predictions of consecutive batches from the same predictor."""
+        if not parts:
+            raise InvalidInputError("nothing to concatenate")
+
+        def cat(name: str) -> np.ndarray | None:
+            arrays = [getattr(p, name) for p in parts]
+            return None if arrays[0] is None else np.concatenate(arrays, axis=0)
+
+        return cls(
+            parts[0].predictor,
+            cat("bone_age_months"),
+            cat("p_male"),
+            cat("member_bone_age"),
+            cat("member_p_male"),
+        )
+
+    def member_spread(self) -> dict[str, np.ndarray]:
+        """Per-image standard deviation across members, for each target predicted."""
+        out: dict[str, np.ndarray] = {}
+        if self.member_bone_age is not None:
+            out["bone_age_months"] = self.member_bone_age.std(axis=1)
+        if self.member_p_male is not None:
+            out["p_male"] = self.member_p_male.std(axis=1)
+        return out

@@ -1,0 +1,1 @@
+"""Reports: tables, figures, Markdown, HTML and JSON."""
