@@ -1,23 +1,30 @@
-"""A base class for backends that work on one request at a time.
+"""What every inpainting backend shares: result records, empty masks, compositing.
 
 :class:`PerImageInpainter` implements the parts of the :class:`~radinpaint.protocols.Inpainter`
-contract every such backend shares: empty masks return the input flagged ``"empty-mask"``,
-timing, the result record. A subclass implements :meth:`PerImageInpainter.inpaint_one`.
+contract every one-request-at-a-time backend shares: empty masks return the input flagged
+``"empty-mask"``, timing, compositing (:mod:`~radinpaint.inpainters.compositing`), the result
+record. A subclass implements :meth:`PerImageInpainter.inpaint_one`.
+
+Backends that batch (a GPU batch, an API call with ``n`` variants) implement ``inpaint``
+themselves and use :func:`finish_result` to turn a full-size output into a result, and
+:func:`unchanged_result` for requests with nothing to do.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
+from ..cache import public_options
 from ..records import InpaintRequest, InpaintResult
+from .compositing import check_compositing, composite
 
-__all__ = ["PerImageInpainter", "unchanged_result"]
+__all__ = ["PerImageInpainter", "finish_result", "unchanged_result"]
 
 
 def unchanged_result(
@@ -37,11 +44,61 @@ def unchanged_result(
     )
 
 
+def finish_result(
+    request: InpaintRequest,
+    output: np.ndarray,
+    *,
+    backend: str,
+    options: Mapping[str, Any],
+    compositing: str = "paste-back",
+    feather: int = 4,
+    prompt: str | None = None,
+    seconds: float = 0.0,
+    cost_usd: float = 0.0,
+    flags: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> InpaintResult:
+    """Composite a backend's full-size output into the request's image and record it.
+
+    Args:
+        request: the request answered.
+        output: float pixels ``(H, W)`` of the request image's shape, nominally in ``[0, 1]``
+            (a resized output comes back with ``Placement.from_backend`` first).
+        backend: the registered backend name.
+        options: the backend's options (entries that look like secrets are dropped).
+        compositing: ``"paste-back"``, ``"feather"`` or ``"raw"``.
+        feather: blend width in pixels for ``"feather"``.
+        prompt: the prompt actually sent (defaults to the request's).
+        seconds: wall time spent on this output.
+        cost_usd: money spent on this output.
+        flags: notes such as ``"8-bit-roundtrip"``.
+        extra: backend-specific facts (model version, placement, usage).
+    """
+    check_compositing(compositing)
+    image = composite(request.image, output, request.mask, compositing, feather=feather)
+    return InpaintResult(
+        image=image,
+        backend=backend,
+        options=public_options(options),
+        seed=request.variant_seed,
+        prompt=prompt if prompt is not None else request.prompt,
+        variant=request.variant,
+        case_id=request.case_id,
+        seconds=float(seconds),
+        cost_usd=float(cost_usd),
+        compositing=compositing,
+        flags=tuple(flags),
+        extra=dict(extra or {}),
+    )
+
+
 class PerImageInpainter(ABC):
     """Base for inpainters that handle one request at a time.
 
-    Subclasses set ``name`` and ``compositing`` and implement :meth:`inpaint_one`. Options are
-    the subclass's attrs fields (so subclasses should be ``@attrs.define`` classes).
+    Subclasses set ``name`` and ``compositing`` (a class default, or an attrs field so a run
+    can choose it) and implement :meth:`inpaint_one`. Options are the subclass's attrs
+    fields not starting with ``_`` (so subclasses should be ``@attrs.define`` classes). A
+    ``feather`` attribute, when present, sets the blend width of ``"feather"`` compositing.
     """
 
     name: ClassVar[str]
@@ -57,6 +114,10 @@ class PerImageInpainter(ABC):
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Return float pixels in [0, 1], same shape as the request image."""
 
+    def result_flags(self, request: InpaintRequest) -> tuple[str, ...]:
+        """Flags recorded on every result (e.g. ``("8-bit-roundtrip",)``); none by default."""
+        return ()
+
     def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
         """Inpaint each request in turn (see the Inpainter contract)."""
         options = self.options()
@@ -67,18 +128,33 @@ class PerImageInpainter(ABC):
                 continue
             start = time.perf_counter()
             pixels = self.inpaint_one(request)
-            image = request.image.with_pixels(pixels, clip=True)
+            if self.compositing is None:
+                image = request.image.with_pixels(pixels, clip=True)
+                results.append(
+                    InpaintResult(
+                        image=image,
+                        backend=self.name,
+                        options=options,
+                        seed=request.variant_seed,
+                        prompt=request.prompt,
+                        variant=request.variant,
+                        case_id=request.case_id,
+                        seconds=time.perf_counter() - start,
+                        compositing=None,
+                        flags=self.result_flags(request),
+                    )
+                )
+                continue
             results.append(
-                InpaintResult(
-                    image=image,
+                finish_result(
+                    request,
+                    pixels,
                     backend=self.name,
                     options=options,
-                    seed=request.variant_seed,
-                    prompt=request.prompt,
-                    variant=request.variant,
-                    case_id=request.case_id,
-                    seconds=time.perf_counter() - start,
                     compositing=self.compositing,
+                    feather=int(getattr(self, "feather", 4)),
+                    seconds=time.perf_counter() - start,
+                    flags=self.result_flags(request),
                 )
             )
         return results

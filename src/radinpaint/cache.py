@@ -1,0 +1,295 @@
+"""A content-addressed store of inpainting results, so nothing is computed or paid for twice.
+
+A result is keyed by what produced it: the backend name, its options (canonical JSON, with
+secrets such as API keys left out), the image's content hash, the mask's hash, the prompt,
+the seed and the variant. The case id and the file name are not part of the key: the same
+pixels under another name are the same work.
+
+On disk, each entry is two files under ``root/<key[:2]>/``:
+
+- ``<key>.npy``: the output's float32 pixels, exactly as computed (lossless at any depth);
+- ``<key>.json``: ``{"format", "key", "result": InpaintResult.to_record(), "image": {...}}``
+  with the pixels' SHA-256, written last.
+
+Both are written to a temporary file in the same folder and moved into place with
+:func:`os.replace`, which is atomic, so a reader sees a whole entry or none, and two
+processes writing the same entry at once leave one valid entry. :meth:`ResultCache.get`
+checks the pixels against the hash in the JSON and treats any mismatch or damage as a miss.
+
+Use :func:`inpaint_cached` to run a backend through a cache::
+
+    cache = ResultCache("runs/.cache")
+    results = inpaint_cached(get_inpainter("telea"), requests, cache)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from .errors import BackendError, InvalidInputError
+from .records import InpaintRequest, InpaintResult, Radiograph
+
+__all__ = [
+    "CACHE_FORMAT",
+    "ResultCache",
+    "backend_options",
+    "canonical_json",
+    "inpaint_cached",
+    "public_options",
+]
+
+CACHE_FORMAT = 1
+"""Version of the on-disk layout and key recipe; a change invalidates old entries."""
+
+_SECRET = re.compile(
+    r"(api[_-]?key|apikey|secret|token|password|passwd|credential|authorization|auth_header)",
+    re.IGNORECASE,
+)
+
+
+def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` without entries whose name looks like a secret (api_key, token, ...)."""
+    return {str(k): v for k, v in options.items() if not _SECRET.search(str(k))}
+
+
+def _jsonable(value: Any, path: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if not np.isfinite(f):
+            raise InvalidInputError(f"option {path} is not finite ({f})")
+        return f
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, path)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray) and value.ndim <= 1 and value.size <= 64:
+        return _jsonable(value.tolist(), path)
+    raise InvalidInputError(
+        f"option {path} of type {type(value).__name__} cannot be recorded as JSON",
+        fix="give the backend JSON-friendly options (numbers, strings, lists, dicts), "
+        "or leave the value out of its options() record",
+    )
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces): equal values give equal text."""
+    return json.dumps(
+        _jsonable(value, "options"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+
+
+def backend_options(inpainter: object) -> dict[str, Any]:
+    """The options a backend records: its ``options()`` method, ``options`` mapping, or {}."""
+    options = getattr(inpainter, "options", None)
+    if callable(options):
+        options = options()
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise InvalidInputError(
+            f"backend {getattr(inpainter, 'name', inpainter)!r} has options of type "
+            f"{type(options).__name__}, expected a mapping"
+        )
+    return public_options(options)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+@attrs.define
+class ResultCache:
+    """A folder of inpainting results addressed by what produced them.
+
+    Args:
+        root: the cache folder (created when first written).
+    """
+
+    root: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+
+    def key(self, backend_name: str, options: Mapping[str, Any], request: InpaintRequest) -> str:
+        """The entry key (64 hex digits) for ``request`` run by ``backend_name`` with ``options``.
+
+        Option entries that look like secrets are left out, so a key never depends on (or
+        leaks) an API key.
+        """
+        recipe = {
+            "format": CACHE_FORMAT,
+            "backend": str(backend_name),
+            "options": public_options(options),
+            "image": request.image.content_hash(),
+            "mask": request.mask.content_hash(),
+            "prompt": request.prompt,
+            "seed": request.seed,
+            "variant": request.variant,
+        }
+        return hashlib.sha256(canonical_json(recipe).encode("utf-8")).hexdigest()
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        if not re.fullmatch(r"[0-9a-f]{64}", key):
+            raise InvalidInputError(f"not a cache key: {key!r}", fix="use ResultCache.key(...)")
+        folder = self.root / key[:2]
+        return folder / f"{key}.npy", folder / f"{key}.json"
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def get(self, key: str) -> InpaintResult | None:
+        """The stored result for ``key``, or None when absent, partial or damaged."""
+        npy, meta = self._paths(key)
+        try:
+            entry = json.loads(meta.read_text(encoding="utf-8"))
+            pixels = np.load(npy, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+            return None
+        info = entry.get("image", {})
+        digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+        if digest != info.get("sha256") or pixels.dtype != np.float32:
+            return None
+        rec = entry["result"]
+        try:
+            image = Radiograph(
+                pixels,
+                int(rec["bit_depth"]),
+                info.get("source"),
+                info.get("photometric", "MONOCHROME2"),
+            )
+        except InvalidInputError:
+            return None
+        extra = dict(rec.get("extra") or {})
+        extra["cache_key"] = key
+        return InpaintResult(
+            image=image,
+            backend=rec["backend"],
+            options=rec.get("options") or {},
+            seed=int(rec.get("seed", 0)),
+            prompt=rec.get("prompt"),
+            variant=int(rec.get("variant", 0)),
+            case_id=rec.get("case_id"),
+            seconds=float(rec.get("seconds", 0.0)),
+            cost_usd=float(rec.get("cost_usd", 0.0)),
+            compositing=rec.get("compositing"),
+            flags=tuple(rec.get("flags") or ()),
+            extra=extra,
+        )
+
+    def put(self, key: str, result: InpaintResult) -> None:
+        """Store ``result`` under ``key`` (atomically; an existing entry is replaced)."""
+        npy, meta = self._paths(key)
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.ascontiguousarray(result.image.pixels, dtype=np.float32)
+        record = result.to_record()
+        record["options"] = public_options(record["options"])
+        record["extra"] = {k: v for k, v in record["extra"].items() if k != "cache_key"}
+        entry = {
+            "format": CACHE_FORMAT,
+            "key": key,
+            "result": _jsonable(record, "result"),
+            "image": {
+                "sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
+                "source": result.image.source,
+                "photometric": result.image.photometric,
+            },
+        }
+        _atomic_write(npy, _npy_bytes(pixels))
+        _atomic_write(meta, json.dumps(entry, indent=1, sort_keys=True).encode("utf-8"))
+
+    def __len__(self) -> int:
+        if not self.root.exists():
+            return 0
+        return sum(1 for _ in self.root.glob("??/*.json"))
+
+
+def inpaint_cached(
+    inpainter: Any,
+    requests: Sequence[InpaintRequest],
+    cache: ResultCache | None,
+) -> list[InpaintResult]:
+    """Inpaint ``requests``, computing only what ``cache`` does not hold yet.
+
+    Misses go to the backend in one batched call (a request repeated in the batch is
+    computed once); new results are stored; results come back in request order, each with
+    the request's ``case_id`` and ``extra["cache_key"]``. With ``cache=None`` the backend
+    is simply called.
+
+    Raises:
+        BackendError: the backend returned a different number of results than requested.
+    """
+    requests = list(requests)
+    if cache is None:
+        return _checked(inpainter, requests, inpainter.inpaint(requests))
+    name = str(inpainter.name)
+    options = backend_options(inpainter)
+    keys = [cache.key(name, options, r) for r in requests]
+    found: dict[str, InpaintResult] = {}
+    for key in keys:
+        if key not in found:
+            hit = cache.get(key)
+            if hit is not None:
+                found[key] = hit
+    todo: dict[str, InpaintRequest] = {}
+    for key, request in zip(keys, requests, strict=True):
+        if key not in found and key not in todo:
+            todo[key] = request
+    if todo:
+        fresh = _checked(inpainter, list(todo.values()), inpainter.inpaint(list(todo.values())))
+        for key, result in zip(todo, fresh, strict=True):
+            cache.put(key, result)
+            found[key] = attrs.evolve(result, extra={**dict(result.extra), "cache_key": key})
+    return [
+        attrs.evolve(found[key], case_id=request.case_id)
+        for key, request in zip(keys, requests, strict=True)
+    ]
+
+
+def _checked(
+    inpainter: Any, requests: list[InpaintRequest], results: Sequence[InpaintResult]
+) -> list[InpaintResult]:
+    results = list(results)
+    if len(results) != len(requests):
+        raise BackendError(
+            f"backend {getattr(inpainter, 'name', inpainter)!r} returned {len(results)} "
+            f"results for {len(requests)} requests",
+            fix="an inpainter returns exactly one result per request, in order",
+        )
+    return results
