@@ -1,0 +1,684 @@
+"""The ``openai`` inpainter: OpenAI image edits, with the study's protocol as a preset.
+
+Two presets:
+
+``preset="recommended"`` (default)
+    A real mask: the API is told to edit only the artifact (mask alpha 0 there). The image
+    is cropped around the mask at native resolution to a window of a size every GPT image
+    model accepts (1024x1024 when the artifacts fit in it, else 1536x1024 or 1024x1536,
+    whichever is closest to their aspect, scaled down as needed; padded by reflection where
+    the image is smaller than the window), and the answer is pasted back, so every pixel
+    outside the mask is the original's, bit for bit. Model ``gpt-image-1.5`` with
+    ``input_fidelity="high"`` and ``quality="high"``.
+``preset="study"``
+    The reference study's protocol, replayed: grey to RGB, squashed to 1024x1024 (aspect
+    ratio not kept), a fully opaque mask (the API is told to edit nothing, and redraws the
+    whole image from the prompt), the study's prompt, ``n=3`` variants per call, model
+    ``gpt-image-1``, output resized back and used as it is (``compositing="raw"``). OpenAI
+    shut gpt-image-1 down on 2026-10-23; pass ``model=`` to run the protocol with a current
+    model. In this preset the request's mask is not sent (an empty mask still returns the
+    input unchanged, as every backend does: pass ``Mask.full(shape)`` to send every image).
+
+Every output went through an 8-bit PNG (flag ``"8-bit-roundtrip"``) and comes back as a
+float radiograph at the request's shape and bit depth.
+
+Nothing leaves the machine without ``allow_external_upload=True`` or
+``RADINPAINT_ALLOW_EXTERNAL_UPLOAD=1``; then only pixels do (a PNG encoded fresh from them,
+sent as ``image.png``/``mask.png``). The API key comes from ``api_key=`` or
+``OPENAI_API_KEY`` and is never recorded. Throughput, retries and the budget are described
+in :mod:`.ratelimit`; prices in :mod:`.openai_pricing`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+
+from ..errors import (
+    BackendError,
+    BudgetExceededError,
+    ExternalUploadNotAllowedError,
+    InvalidInputError,
+)
+from ..records import InpaintRequest, InpaintResult
+from .base import unchanged_result
+from .compositing import COMPOSITING
+from .openai_pricing import (
+    PRICE_TABLE_DATE,
+    CostEstimate,
+    cost_from_usage,
+    estimate_call_usd,
+    price_for,
+)
+from .ratelimit import Budget, RetryPolicy, TokenBucket
+
+__all__ = [
+    "ALLOW_UPLOAD_ENV",
+    "DEFAULT_MODEL",
+    "PRESETS",
+    "RECOMMENDED_PROMPT",
+    "STUDY_PROMPT",
+    "OpenAIInpainter",
+]
+
+log = logging.getLogger("radinpaint.openai")
+
+ALLOW_UPLOAD_ENV = "RADINPAINT_ALLOW_EXTERNAL_UPLOAD"
+"""Set to ``1`` to allow sending radiographs to an outside service."""
+
+DEFAULT_MODEL = "gpt-image-1.5"
+"""The recommended preset's model: a current GPT image model that accepts masks, the three
+standard sizes and ``input_fidelity="high"`` (the setting that keeps the most of the input
+outside the edit)."""
+
+STUDY_PROMPT = (
+    "Enhance this pediatric hand X-ray by digitally removing non-anatomical artifacts or "
+    "labels outside the hand region, while preserving all anatomical details and ensuring "
+    "the radiograph remains realistic and diagnostically useful."
+)
+"""The prompt of the reference study (arXiv 2511.23066), word for word."""
+
+RECOMMENDED_PROMPT = (
+    "This is a grayscale hand radiograph. Fill only the transparent area of the mask so that "
+    "it continues the surrounding background and anatomy seamlessly, with the same noise, "
+    "contrast and sharpness. Remove any lead markers, letters, text, labels or rulers there. "
+    "Add nothing else and change nothing outside that area."
+)
+"""The recommended preset's prompt."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "recommended": {
+        "model": DEFAULT_MODEL,
+        "prompt": RECOMMENDED_PROMPT,
+        "n": 10,
+        "size": "auto",
+        "quality": "high",
+        "input_fidelity": "auto",
+        "compositing": "paste-back",
+    },
+    "study": {
+        "model": "gpt-image-1",
+        "prompt": STUDY_PROMPT,
+        "n": 3,
+        "size": "1024x1024",
+        "quality": None,
+        "input_fidelity": None,
+        "compositing": "raw",
+    },
+}
+"""Default option values of each preset (``None``: not sent, the API's default applies)."""
+
+_STANDARD_SIZES = ((1024, 1024), (1024, 1536), (1536, 1024))  # (h, w)
+_FIDELITY_MODELS = ("gpt-image-1", "gpt-image-1.5")
+_QUALITIES = ("low", "medium", "high", "auto", "xhigh", "max")
+_FORMATS = ("png", "webp", "jpeg")
+
+
+def upload_allowed(option: bool) -> bool:
+    """Whether the user opted in to external upload (option or environment variable)."""
+    env = os.environ.get(ALLOW_UPLOAD_ENV, "").strip().lower()
+    return bool(option) or env in ("1", "true", "yes", "on")
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    """``"WxH"`` -> ``(h, w)``."""
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"size {size!r} is not 'WIDTHxHEIGHT' or 'auto'",
+            available=["auto", "1024x1024", "1536x1024", "1024x1536"],
+        ) from exc
+    if w < 1 or h < 1:
+        raise InvalidInputError(f"size {size!r} must be positive")
+    return h, w
+
+
+def _size_text(hw: tuple[int, int]) -> str:
+    return f"{hw[1]}x{hw[0]}"
+
+
+@attrs.frozen
+class _Call:
+    """One API call: the requests it answers (one output each) and what to send."""
+
+    indices: tuple[int, ...]
+    requests: tuple[InpaintRequest, ...]
+    prompt: str
+
+    @property
+    def n(self) -> int:
+        return len(self.requests)
+
+    @property
+    def what(self) -> str:
+        first = self.requests[0]
+        label = first.case_id or first.image.source or "image"
+        variants = ",".join(str(r.variant) for r in self.requests)
+        return f"case {label} (variants {variants})"
+
+
+class _PartialFailure:
+    """Collects results and the first error of a concurrent run."""
+
+    def __init__(self, size: int) -> None:
+        self.results: list[InpaintResult | None] = [None] * size
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            if self.error is None:
+                self.error = exc
+        self.stop.set()
+
+
+@attrs.define(eq=False)
+class OpenAIInpainter:
+    """Inpaint radiographs with OpenAI image edits (``images.edit``). See the module docs.
+
+    Output options (recorded in every result and in cache keys; ``None`` = the preset's):
+        preset: ``"recommended"`` or ``"study"``.
+        model: any image model name; ``"gpt-image-1.5"`` (recommended) / ``"gpt-image-1"``.
+        prompt: default prompt (a request's own prompt wins).
+        n: the most images per API call; requests sharing image, mask and prompt (the
+            variants of a case) are grouped into calls of up to ``n`` (1-10).
+        size: ``"auto"`` (pick the standard size closest to the region's aspect) or
+            ``"WIDTHxHEIGHT"``.
+        quality: ``"low"``, ``"medium"``, ``"high"``, ``"auto"`` (and newer values), or
+            ``None`` to leave it to the API.
+        input_fidelity: ``"high"``, ``"low"``, ``None`` (not sent) or ``"auto"`` (``"high"``
+            for models documented to accept it, else not sent).
+        output_format: ``"png"`` (lossless, default), ``"webp"`` or ``"jpeg"``.
+        compositing: ``"paste-back"``, ``"feather"`` or ``"raw"``.
+        feather: blend width for ``"feather"``.
+        base_url: an OpenAI-compatible endpoint (default ``OPENAI_BASE_URL`` or OpenAI's).
+        dry_run: send nothing; print the estimate and return the inputs flagged ``"dry-run"``.
+
+    Operational options (not recorded: they do not change what an image looks like):
+        api_key: the key (default ``OPENAI_API_KEY``); never recorded or logged.
+        allow_external_upload: opt in to sending pixels to the service.
+        max_concurrency: calls in flight at once.
+        images_per_minute: client-side rate limit on generated images (``None``: none).
+        max_retries: retries per call on 429, 5xx, timeouts and connection errors.
+        timeout: seconds before one HTTP request is abandoned (and retried).
+        max_images, max_usd: the budget of this backend object; a call that could pass it
+            is not sent (:class:`~radinpaint.errors.BudgetExceededError`).
+        prices: USD per million tokens for a model missing from the price table.
+        check_model: ask ``GET /v1/models/{model}`` once before the first edit.
+        cache_dir: a :class:`~radinpaint.cache.ResultCache` folder each finished result is
+            written to at once (under the key :func:`~radinpaint.cache.inpaint_cached`
+            uses), so a budget stop or a failure loses nothing already paid for.
+    """
+
+    name: ClassVar[str] = "openai"
+
+    preset: str = "recommended"
+    model: str | None = None
+    prompt: str | None = None
+    n: int | None = None
+    size: str | None = None
+    quality: str | None = "preset"
+    input_fidelity: str | None = "preset"
+    output_format: str = "png"
+    compositing: str | None = None
+    feather: int = 4
+    base_url: str | None = None
+    dry_run: bool = False
+    _api_key: str | None = attrs.field(default=None, repr=False, alias="api_key")
+    allow_external_upload: bool = False
+    max_concurrency: int = 4
+    images_per_minute: float | None = None
+    max_retries: int = 5
+    timeout: float = 300.0
+    max_images: int | None = None
+    max_usd: float | None = None
+    prices: dict[str, float] | None = None
+    check_model: bool = False
+    cache_dir: str | None = None
+    _clock: Callable[[], float] = attrs.field(init=False, default=time.monotonic, repr=False)
+    _sleep: Callable[[float], None] = attrs.field(init=False, default=time.sleep, repr=False)
+    _client: Any = attrs.field(init=False, default=None, repr=False)
+    _bucket: TokenBucket | None = attrs.field(init=False, default=None, repr=False)
+    _budget: Budget = attrs.field(init=False, repr=False)
+    _model_checked: bool = attrs.field(init=False, default=False, repr=False)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise InvalidInputError(f"unknown openai preset {self.preset!r}", available=PRESETS)
+        defaults = PRESETS[self.preset]
+        for key in ("model", "prompt", "n", "size", "compositing"):
+            if getattr(self, key) is None:
+                setattr(self, key, defaults[key])
+        for key in ("quality", "input_fidelity"):
+            if getattr(self, key) == "preset":
+                setattr(self, key, defaults[key])
+        if self.input_fidelity == "auto":
+            base = str(self.model)
+            ok = any(base == m or base.startswith(m + "-20") for m in _FIDELITY_MODELS)
+            self.input_fidelity = "high" if ok else None
+        if not 1 <= int(self.n) <= 10:  # type: ignore[arg-type]
+            raise InvalidInputError(f"n must be 1..10 images per call, got {self.n}")
+        if self.size != "auto":
+            _parse_size(str(self.size))
+        if self.quality is not None and self.quality not in _QUALITIES:
+            raise InvalidInputError(f"unknown quality {self.quality!r}", available=_QUALITIES)
+        if self.input_fidelity not in (None, "high", "low"):
+            raise InvalidInputError(
+                f"unknown input_fidelity {self.input_fidelity!r}",
+                available=["high", "low", "auto"],
+            )
+        if self.output_format not in _FORMATS:
+            raise InvalidInputError(
+                f"unknown output_format {self.output_format!r}", available=_FORMATS
+            )
+        if self.compositing not in COMPOSITING:
+            raise InvalidInputError(
+                f"unknown compositing {self.compositing!r}", available=COMPOSITING
+            )
+        if self.max_concurrency < 1:
+            raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        self._budget = Budget(self.max_images, self.max_usd)
+
+    # ----------------------------------------------------------------- records
+    def options(self) -> dict[str, Any]:
+        """The options that shape the output (resolved from the preset), JSON-ready."""
+        from .openai_client import redact_url
+
+        return {
+            "preset": self.preset,
+            "model": self.model,
+            "prompt": self.prompt,
+            "n": self.n,
+            "size": self.size,
+            "quality": self.quality,
+            "input_fidelity": self.input_fidelity,
+            "output_format": self.output_format,
+            "compositing": self.compositing,
+            "feather": self.feather,
+            "base_url": redact_url(self.base_url),
+            "dry_run": self.dry_run,
+        }
+
+    @property
+    def spent_usd(self) -> float:
+        """Estimated US dollars spent by this backend object so far."""
+        return self._budget.spent_usd
+
+    @property
+    def spent_images(self) -> int:
+        """Images generated (or possibly generated, for timed-out calls) so far."""
+        return self._budget.spent_images
+
+    # ----------------------------------------------------------------- planning
+    def _calls(self, requests: Sequence[InpaintRequest]) -> list[_Call]:
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, r in enumerate(requests):
+            if r.mask.is_empty:
+                continue
+            prompt = r.prompt if r.prompt is not None else str(self.prompt)
+            key = (r.image.content_hash(), r.mask.content_hash(), prompt)
+            groups.setdefault(key, []).append(i)
+        calls = []
+        for (_, _, prompt), idx in groups.items():
+            idx.sort(key=lambda i: (requests[i].variant, i))
+            for start in range(0, len(idx), int(self.n)):  # type: ignore[arg-type]
+                part = tuple(idx[start : start + int(self.n)])  # type: ignore[arg-type]
+                calls.append(_Call(part, tuple(requests[i] for i in part), prompt))
+        return calls
+
+    def _placement(self, request: InpaintRequest) -> Any:
+        from .geometry import plan
+
+        shape = request.image.shape
+        if self.preset == "study":
+            target = (1024, 1024) if self.size == "auto" else _parse_size(str(self.size))
+            return plan(shape, None, size=target, mode="squash")
+        if self.size != "auto":
+            return plan(shape, request.mask, size=_parse_size(str(self.size)), mode="crop")
+        from .geometry import mask_bbox
+
+        y0, y1, x0, x1 = mask_bbox(request.mask)  # type: ignore[misc]
+        bh, bw = y1 - y0, x1 - x0
+        if bh <= 1024 and bw <= 1024:
+            best = (1024, 1024)  # the cheapest size; the artifacts fit at native resolution
+        else:  # the window must shrink: take the standard aspect closest to the artifacts'
+            best = min(_STANDARD_SIZES, key=lambda hw: abs(math.log((bw / bh) * hw[0] / hw[1])))
+        return plan(shape, request.mask, size=best, mode="crop")
+
+    def _call_estimate(self, call: _Call, size_text: str) -> float | None:
+        price = price_for(str(self.model), self.prices)
+        if price is None:
+            return None
+        return estimate_call_usd(
+            price,
+            n=call.n,
+            size=size_text,
+            quality=self.quality,
+            input_fidelity=self.input_fidelity,
+            prompt=call.prompt,
+        )
+
+    def estimate(self, requests: Sequence[InpaintRequest]) -> CostEstimate:
+        """How many calls and images ``requests`` need and what they would cost; sends nothing.
+
+        Requests already in ``cache_dir`` are counted as cached and not priced.
+        """
+        requests = list(requests)
+        cached = 0
+        if self.cache_dir is not None:
+            from ..cache import ResultCache, backend_options
+
+            cache = ResultCache(self.cache_dir)
+            opts = backend_options(self)
+            todo = []
+            for r in requests:
+                if cache.get(cache.key(self.name, opts, r)) is not None:
+                    cached += 1
+                else:
+                    todo.append(r)
+            requests = todo
+        calls = self._calls(requests)
+        usd: float | None = 0.0
+        for call in calls:
+            est = self._call_estimate(
+                call, _size_text(self._placement(call.requests[0]).backend_shape)
+            )
+            usd = None if est is None or usd is None else usd + est
+        return CostEstimate(
+            calls=len(calls),
+            images=sum(c.n for c in calls),
+            usd=usd,
+            model=str(self.model),
+            price_table_date=PRICE_TABLE_DATE,
+            cached=cached,
+        )
+
+    # ----------------------------------------------------------------- running
+    def _check_upload(self) -> None:
+        if upload_allowed(self.allow_external_upload):
+            return
+        from .openai_client import redact_url
+
+        where = redact_url(self.base_url or os.environ.get("OPENAI_BASE_URL")) or "api.openai.com"
+        raise ExternalUploadNotAllowedError(
+            f"the openai backend would send radiographs to an outside service ({where}); "
+            "nothing was sent",
+            input="openai",
+            fix=f"only if your data-use agreement and ethics approval allow it, pass "
+            f"allow_external_upload=True or set {ALLOW_UPLOAD_ENV}=1; dry_run=True (or "
+            "backend.estimate(requests)) shows what would be sent and its cost without "
+            "sending anything",
+        )
+
+    def _ensure_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from .openai_client import make_client
+
+                self._client = make_client(
+                    api_key=self._api_key, base_url=self.base_url, timeout=self.timeout
+                )
+            if self._bucket is None:
+                self._bucket = TokenBucket(
+                    self.images_per_minute, clock=self._clock, sleep=self._sleep
+                )
+            if self.check_model and not self._model_checked:
+                from .openai_client import check_model_available
+
+                check_model_available(self._client, str(self.model))
+                self._model_checked = True
+            return self._client
+
+    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
+        """Inpaint every request (variants of one case share API calls); results in order.
+
+        Raises:
+            ExternalUploadNotAllowedError: no opt-in; nothing was sent.
+            BudgetExceededError: the next call could pass the budget; it was not sent.
+                ``exc.results`` holds the results finished before (``None`` elsewhere),
+                and they are in ``cache_dir`` when one is set.
+            ModelUnavailableError: the model is unknown or retired.
+            BackendError: a call failed for good (also with ``exc.results``).
+        """
+        requests = list(requests)
+        options = self.options()
+        state = _PartialFailure(len(requests))
+        for i, r in enumerate(requests):
+            if r.mask.is_empty:
+                state.results[i] = unchanged_result(r, self.name, options, "empty-mask")
+        calls = self._calls(requests)
+        if self.dry_run:
+            return self._dry_run(requests, calls, state, options)
+        if calls:
+            self._check_upload()
+            self._ensure_client()
+            self._run_calls(calls, state, options)
+        if state.error is not None:
+            state.error.results = list(state.results)  # type: ignore[attr-defined]
+            raise state.error
+        return [r for r in state.results if r is not None]
+
+    def _dry_run(
+        self,
+        requests: list[InpaintRequest],
+        calls: list[_Call],
+        state: _PartialFailure,
+        options: dict[str, Any],
+    ) -> list[InpaintResult]:
+        estimate = self.estimate([r for r in requests if not r.mask.is_empty])
+        print(f"radinpaint openai dry run: {estimate.describe()}; nothing sent", file=sys.stderr)
+        for call in calls:
+            share = None
+            size = _size_text(self._placement(call.requests[0]).backend_shape)
+            est = self._call_estimate(call, size)
+            if est is not None:
+                share = est / call.n
+            for i, r in zip(call.indices, call.requests, strict=True):
+                res = unchanged_result(r, self.name, options, "dry-run")
+                state.results[i] = attrs.evolve(
+                    res,
+                    prompt=call.prompt,
+                    extra={"estimate_usd": share, "size": size, "model": self.model},
+                )
+        return [r for r in state.results if r is not None]
+
+    def _run_calls(
+        self, calls: list[_Call], state: _PartialFailure, options: dict[str, Any]
+    ) -> None:
+        slots = threading.BoundedSemaphore(self.max_concurrency)
+        cache = None
+        if self.cache_dir is not None:
+            from ..cache import ResultCache
+
+            cache = ResultCache(self.cache_dir)
+        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
+            futures: list[Future[None]] = []
+            for call in calls:
+                slots.acquire()
+                if state.stop.is_set():
+                    slots.release()
+                    break
+                placement = self._placement(call.requests[0])
+                size = _size_text(placement.backend_shape)
+                estimate = self._call_estimate(call, size)
+                try:
+                    self._budget.reserve(call.n, estimate, what=call.what)
+                except BudgetExceededError as exc:
+                    slots.release()
+                    state.fail(exc)
+                    break
+
+                def work(
+                    call: _Call = call, placement: Any = placement, est: Any = estimate
+                ) -> None:
+                    try:
+                        self._run_one(call, placement, est, state, options, cache)
+                    except BaseException as exc:
+                        state.fail(exc)
+                    finally:
+                        slots.release()
+
+                futures.append(pool.submit(work))
+            for f in futures:
+                f.result()
+
+    def _run_one(
+        self,
+        call: _Call,
+        placement: Any,
+        estimate: float | None,
+        state: _PartialFailure,
+        options: dict[str, Any],
+        cache: Any,
+    ) -> None:
+        from .openai_client import call_with_retries, decode_image, encode_mask_png, encode_rgb_png
+
+        first = call.requests[0]
+        image_png = encode_rgb_png(placement.to_backend(first.image.pixels))
+        if self.preset == "study":
+            edit = np.zeros(placement.backend_shape, dtype=bool)  # fully opaque: nothing marked
+        else:
+            edit = placement.mask_to_backend(first.mask)
+        mask_png = encode_mask_png(edit)
+        size = _size_text(placement.backend_shape)
+        params: dict[str, Any] = {
+            "model": self.model,
+            "prompt": call.prompt,
+            "n": call.n,
+            "size": size,
+            "output_format": self.output_format,
+        }
+        if self.quality is not None:
+            params["quality"] = self.quality
+        if self.input_fidelity is not None:
+            params["input_fidelity"] = self.input_fidelity
+
+        held = {"reserved": True}
+
+        def on_timeout() -> None:
+            # The server may have finished (and billed) the timed-out attempt: count it.
+            self._budget.settle(call.n, estimate, None)
+            held["reserved"] = False
+            self._budget.reserve(call.n, estimate, what=call.what + " (retry after timeout)")
+            held["reserved"] = True
+
+        def send() -> Any:
+            return self._client.images.edit(
+                image=("image.png", image_png, "image/png"),
+                mask=("mask.png", mask_png, "image/png"),
+                **params,
+            )
+
+        start = time.perf_counter()
+        try:
+            response, attempts = call_with_retries(
+                send,
+                tokens=call.n,
+                bucket=self._bucket,  # type: ignore[arg-type]
+                policy=RetryPolicy(max_retries=self.max_retries),
+                sleep=self._sleep,
+                model=str(self.model),
+                what=call.what,
+                on_timeout=on_timeout,
+            )
+        except BaseException:
+            if held["reserved"]:
+                self._budget.release(call.n, estimate)
+            raise
+        seconds = time.perf_counter() - start
+        cost = cost_from_usage(price_for(str(self.model), self.prices), response.usage)
+        self._budget.settle(call.n, estimate, cost)
+        data = list(response.data or [])
+        if len(data) < call.n:
+            raise BackendError(
+                f"the API returned {len(data)} image(s) for n={call.n}", input=call.what
+            )
+        self._finish(
+            call,
+            placement,
+            data,
+            response,
+            cost,
+            estimate,
+            seconds,
+            attempts,
+            state,
+            options,
+            cache,
+            decode_image,
+        )
+
+    def _finish(
+        self,
+        call: _Call,
+        placement: Any,
+        data: list[Any],
+        response: Any,
+        cost: float | None,
+        estimate: float | None,
+        seconds: float,
+        attempts: int,
+        state: _PartialFailure,
+        options: dict[str, Any],
+        cache: Any,
+        decode: Callable[[str], np.ndarray],
+    ) -> None:
+        from ..cache import backend_options
+        from .base import finish_result
+        from .geometry import resize
+        from .openai_pricing import usage_to_dict
+
+        per_cost = (cost if cost is not None else (estimate or 0.0)) / call.n
+        flags = ["8-bit-roundtrip"]
+        if placement.resamples:
+            flags.append("resampled")
+        if self.preset == "study":
+            flags += ["squash", "whole-image-redrawn"]
+        for k, (i, request) in enumerate(zip(call.indices, call.requests, strict=True)):
+            out = decode(data[k].b64_json)
+            extra_flags = []
+            if out.shape != placement.backend_shape:
+                out = resize(out, placement.backend_shape)
+                extra_flags.append("output-resized")
+            full = placement.from_backend(out, base=request.image.pixels)
+            result = finish_result(
+                request,
+                full,
+                backend=self.name,
+                options=options,
+                compositing=str(self.compositing),
+                feather=self.feather,
+                prompt=call.prompt,
+                seconds=seconds / call.n,
+                cost_usd=per_cost,
+                flags=flags + extra_flags,
+                extra={
+                    "model": self.model,
+                    "size": _size_text(placement.backend_shape),
+                    "usage": usage_to_dict(response.usage),
+                    "call_images": call.n,
+                    "output_index": k,
+                    "attempts": attempts,
+                    "cost_source": "usage" if cost is not None else "estimate",
+                    "price_table_date": PRICE_TABLE_DATE,
+                    "placement": placement.to_dict(),
+                    "api_seed": None,
+                },
+            )
+            if cache is not None:
+                cache.put(cache.key(self.name, backend_options(self), request), result)
+            with state.lock:
+                state.results[i] = result

@@ -1,0 +1,305 @@
+"""A local stand-in for the OpenAI images API, for tests and benchmarks.
+
+It serves ``POST /v1/images/edits`` and ``GET /v1/models/{model}`` on 127.0.0.1 (random
+port) from a thread. Each edit request is parsed as multipart form data and checked (fields,
+image and mask sizes, mask alpha, PNG chunks, file names); the answer is real base64 PNGs:
+the input image with a bright square inside the area the mask's alpha marks for editing
+(or, with a fully opaque mask, the whole image brightened a little, as a redraw would),
+plus a ``usage`` block. Failures can be injected: a queue of HTTP errors (429 with
+``Retry-After``, 500, 404 model_not_found) and delays longer than the client's timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+import numpy as np
+from PIL import Image
+
+KNOWN_MODELS = {"gpt-image-1.5", "gpt-image-1-mini", "gpt-image-2", "gpt-image-2.5-sunburst"}
+RETIRED_MODELS = {"gpt-image-1", "dall-e-2", "dall-e-3"}
+OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "auto": 4160}
+
+
+def png_chunk_types(data: bytes) -> list[str]:
+    """The chunk types of a PNG file, in order."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, out = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        out.append(data[pos + 4 : pos + 8].decode("ascii"))
+        pos += 12 + length
+    return out
+
+
+@attrs.define
+class EditRecord:
+    """What the server received in one edit request."""
+
+    fields: dict[str, str]
+    filenames: dict[str, str | None]
+    image: np.ndarray
+    mask_alpha: np.ndarray | None
+    image_chunks: list[str]
+    mask_chunks: list[str]
+    headers: dict[str, str]
+    problems: list[str]
+
+
+@attrs.define
+class FakeOpenAI:
+    """The server's state: what it received and what it should do next.
+
+    Attributes:
+        latency: seconds every edit takes.
+        failures: queue of ``(status, headers, body)`` answers served before normal ones.
+        delays: queue of extra delays (seconds) for the next requests (to cause timeouts).
+        edits: every edit request received (including failed ones).
+        model_gets: models asked about through ``GET /v1/models/{model}``.
+    """
+
+    latency: float = 0.0
+    failures: list[tuple[int, dict[str, str], dict[str, Any]]] = attrs.field(factory=list)
+    delays: list[float] = attrs.field(factory=list)
+    edits: list[EditRecord] = attrs.field(factory=list)
+    model_gets: list[str] = attrs.field(factory=list)
+    requests_total: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    base_url: str = ""
+
+    @property
+    def edit_count(self) -> int:
+        """Edit requests received."""
+        return len(self.edits)
+
+    def fail_next(self, status: int, *, retry_after: float | None = None, code: str = "") -> None:
+        """Answer the next request with ``status`` (optionally with ``Retry-After``)."""
+        headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+        body = {
+            "error": {
+                "message": f"injected {status}",
+                "type": "rate_limit_error" if status == 429 else "server_error",
+                "code": code or None,
+                "param": None,
+            }
+        }
+        self.failures.append((status, headers, body))
+
+
+def _parse_multipart(content_type: str, body: bytes) -> tuple[dict, dict, dict]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    msg = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    names: dict[str, str | None] = {}
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True) or b""
+        if filename is not None or name in ("image", "image[]", "mask"):
+            key = "image" if name in ("image", "image[]") else name
+            files[key] = payload
+            names[key] = filename
+        else:
+            fields[name] = payload.decode("utf-8")
+    return fields, files, names
+
+
+def _edited(image: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
+    out = image.copy()
+    edit = None if alpha is None else alpha == 0
+    if edit is None or not edit.any():
+        out = np.clip(out.astype(np.int16) + 12, 0, 255).astype(np.uint8)  # a "redraw"
+        h, w = out.shape[:2]
+        out[h // 3 : h // 3 + max(1, h // 8), w // 3 : w // 3 + max(1, w // 8)] = 250
+    else:
+        ys, xs = np.nonzero(edit)
+        cy, cx = int(ys.mean()), int(xs.mean())
+        out[edit] = 240
+        out[max(0, cy - 2) : cy + 3, max(0, cx - 2) : cx + 3] = 255
+    w, h = size
+    if out.shape[1] != w or out.shape[0] != h:
+        out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR))
+    return out
+
+
+def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def _error(self, status: int, message: str, code: str | None = None) -> None:
+            self._send(
+                status,
+                {
+                    "error": {
+                        "message": message,
+                        "type": "invalid_request_error",
+                        "code": code,
+                        "param": "model" if code else None,
+                    }
+                },
+            )
+
+        def do_GET(self) -> None:
+            prefix = "/v1/models/"
+            if not self.path.startswith(prefix):
+                self._error(404, "no such route")
+                return
+            model = self.path[len(prefix) :]
+            with state.lock:
+                state.model_gets.append(model)
+            if model in KNOWN_MODELS:
+                self._send(200, {"id": model, "object": "model", "created": 0, "owned_by": "x"})
+            else:
+                self._error(404, f"The model '{model}' does not exist", "model_not_found")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if self.path != "/v1/images/edits":
+                self._error(404, "no such route")
+                return
+            with state.lock:
+                state.requests_total += 1
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+                failure = state.failures.pop(0) if state.failures else None
+                delay = state.delays.pop(0) if state.delays else 0.0
+            try:
+                self._edit(body, failure, delay)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
+
+        def _edit(self, body: bytes, failure: Any, delay: float) -> None:
+            fields, files, names = _parse_multipart(self.headers["Content-Type"], body)
+            problems: list[str] = []
+            image_bytes = files.get("image", b"")
+            img = Image.open(io.BytesIO(image_bytes))
+            image = np.asarray(img.convert("RGB"))
+            alpha = None
+            mask_chunks: list[str] = []
+            if "mask" in files:
+                mask_img = Image.open(io.BytesIO(files["mask"]))
+                if mask_img.mode != "RGBA":
+                    problems.append(f"mask mode {mask_img.mode}, expected RGBA")
+                alpha = np.asarray(mask_img.convert("RGBA"))[..., 3]
+                if alpha.shape != image.shape[:2]:
+                    problems.append(f"mask {alpha.shape} vs image {image.shape[:2]}")
+                mask_chunks = png_chunk_types(files["mask"])
+            record = EditRecord(
+                fields=fields,
+                filenames=names,
+                image=image,
+                mask_alpha=alpha,
+                image_chunks=png_chunk_types(image_bytes),
+                mask_chunks=mask_chunks,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                problems=problems,
+            )
+            with state.lock:
+                state.edits.append(record)
+            time.sleep(state.latency + delay)
+            if failure is not None:
+                status, headers, err = failure
+                self._send(status, err, headers)
+                return
+            model = fields.get("model", "")
+            if model in RETIRED_MODELS:
+                self._error(
+                    404,
+                    f"The model '{model}' has been shut down. Use gpt-image-2.5-sunburst.",
+                    "model_not_found",
+                )
+                return
+            if model not in KNOWN_MODELS:
+                self._error(404, f"The model '{model}' does not exist", "model_not_found")
+                return
+            n = int(fields.get("n", "1"))
+            size = fields.get("size", "auto")
+            if problems or not 1 <= n <= 10:
+                self._error(400, "; ".join(problems) or f"bad n {n}")
+                return
+            if size == "auto":
+                wh = (image.shape[1], image.shape[0])
+            else:
+                wh = tuple(int(v) for v in size.split("x"))
+                if wh != (image.shape[1], image.shape[0]):
+                    problems.append(f"size {size} but image is {image.shape[1]}x{image.shape[0]}")
+            data = []
+            for k in range(n):
+                out = _edited(image, alpha, wh)  # type: ignore[arg-type]
+                out = np.clip(out.astype(np.int16) + k, 0, 255).astype(np.uint8)
+                buf = io.BytesIO()
+                Image.fromarray(out).save(buf, format="PNG")
+                data.append({"b64_json": base64.b64encode(buf.getvalue()).decode()})
+            quality = fields.get("quality", "auto")
+            out_tokens = n * OUTPUT_TOKENS.get(quality, 4160)
+            text_tokens = max(1, len(fields.get("prompt", "")) // 4)
+            usage = {
+                "input_tokens": text_tokens + 323,
+                "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 323},
+                "output_tokens": out_tokens,
+                "total_tokens": text_tokens + 323 + out_tokens,
+            }
+            self._send(
+                200,
+                {
+                    "created": int(time.time()),
+                    "data": data,
+                    "usage": usage,
+                    "size": size,
+                    "quality": None if quality == "auto" else quality,
+                    "output_format": "png",
+                },
+                {"x-request-id": f"req_{len(state.edits)}"},
+            )
+
+    return Handler
+
+
+@contextmanager
+def serve(state: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
+    """Run the fake API on 127.0.0.1 (random port) in a thread; ``state.base_url`` is set."""
+    state = state or FakeOpenAI()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
