@@ -56,6 +56,7 @@ class EditRecord:
     mask_chunks: list[str]
     headers: dict[str, str]
     problems: list[str]
+    body: bytes = b""
 
 
 @attrs.define
@@ -80,6 +81,17 @@ class FakeOpenAI:
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
+
+    def reset(self) -> None:
+        """Forget everything received and every injected failure."""
+        with self.lock:
+            self.latency = 0.0
+            self.failures.clear()
+            self.delays.clear()
+            self.edits.clear()
+            self.model_gets.clear()
+            self.requests_total = 0
+            self.max_in_flight = 0
 
     @property
     def edit_count(self) -> int:
@@ -226,6 +238,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 mask_chunks=mask_chunks,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 problems=problems,
+                body=body,
             )
             with state.lock:
                 state.edits.append(record)

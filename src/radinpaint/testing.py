@@ -1,0 +1,317 @@
+"""A conformance kit for backend authors: run it from your own pytest suite.
+
+::
+
+    from radinpaint.testing import check_inpainter
+
+    def test_my_backend_follows_the_contract():
+        check_inpainter(MyInpainter())
+
+Each ``check_*`` function exercises a backend against its contract in
+:mod:`radinpaint.protocols` on small synthetic radiographs (8- and 16-bit, non-square) and
+raises :class:`AssertionError` with a message naming the rule broken and the request
+concerned. On success it returns the names of the checks that ran, so a test can assert
+that, for instance, the outside-mask rule was really checked.
+
+The checks call the backend a few times on images of at most 64x80 pixels; a backend that
+needs larger inputs can pass its own ``images``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .records import Case, InpaintRequest, InpaintResult, Mask, Predictions, Radiograph
+
+__all__ = [
+    "check_inpainter",
+    "check_mask_provider",
+    "check_predictor",
+    "sample_images",
+    "sample_mask",
+]
+
+
+def sample_images() -> list[Radiograph]:
+    """Three small synthetic radiographs: 8-bit 48x64, 16-bit 64x80, 12-bit 40x40."""
+    out = []
+    for i, (shape, bits) in enumerate((((48, 64), 8), ((64, 80), 16), ((40, 40), 12))):
+        rng = np.random.default_rng(1000 + i)
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+        hand = np.exp(
+            -(
+                ((yy - shape[0] / 2) / (shape[0] / 3)) ** 2
+                + ((xx - shape[1] / 2) / (shape[1] / 5)) ** 2
+            )
+        )
+        pixels = np.clip(0.1 + 0.7 * hand + 0.03 * rng.standard_normal(shape), 0, 1)
+        top = (1 << bits) - 1
+        ints = np.rint(pixels * top).astype(np.uint8 if bits == 8 else np.uint16)
+        out.append(Radiograph.from_uint(ints, bits, source=f"testing:sample{i}"))
+    return out
+
+
+def sample_mask(shape: tuple[int, int]) -> Mask:
+    """A marker-like mask: a small rectangle near the top-right corner (about 5% of pixels)."""
+    h, w = shape
+    arr = np.zeros(shape, dtype=bool)
+    arr[max(1, h // 8) : max(2, h // 8 + h // 5), w - max(2, w // 4) - 2 : w - 2] = True
+    return Mask(arr, "testing:marker")
+
+
+def _fail(rule: str, detail: str) -> AssertionError:
+    return AssertionError(f"contract rule broken: {rule}. {detail}")
+
+
+def _same_pixels(a: Radiograph, b: Radiograph) -> bool:
+    return a.shape == b.shape and np.array_equal(a.pixels, b.pixels)
+
+
+def _check_record(backend: str, request: InpaintRequest, result: Any, where: str) -> None:
+    if not isinstance(result, InpaintResult):
+        raise _fail(
+            "inpaint returns InpaintResult objects",
+            f"{where}: got {type(result).__name__}",
+        )
+    if result.variant != request.variant:
+        raise _fail(
+            "results come back in request order",
+            f"{where}: expected variant {request.variant}, got {result.variant}",
+        )
+    if result.case_id != request.case_id:
+        raise _fail(
+            "results come back in request order and keep the case id",
+            f"{where}: expected case {request.case_id!r}, got {result.case_id!r}",
+        )
+    img = result.image
+    if not isinstance(img, Radiograph):
+        raise _fail("a result's image is a Radiograph", f"{where}: got {type(img).__name__}")
+    if img.shape != request.image.shape:
+        raise _fail(
+            "the output keeps the input's shape",
+            f"{where}: input {request.image.shape}, output {img.shape}",
+        )
+    if img.bit_depth != request.image.bit_depth:
+        raise _fail(
+            "the output keeps the input's bit depth",
+            f"{where}: input {request.image.bit_depth}-bit, output {img.bit_depth}-bit",
+        )
+    if result.backend != backend:
+        raise _fail(
+            "each result records the backend's registered name",
+            f"{where}: backend is named {backend!r}, result says {result.backend!r}",
+        )
+    try:
+        json.dumps(dict(result.options), allow_nan=False)
+        json.dumps(result.to_record(), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _fail(
+            "a result's record (options, extra) is JSON-serialisable", f"{where}: {exc}"
+        ) from None
+    from .cache import public_options
+
+    secrets = sorted(set(result.options) - set(public_options(result.options)))
+    if secrets:
+        raise _fail("options never record secrets", f"{where}: options contain {secrets}")
+    if result.seed != request.variant_seed:
+        raise _fail(
+            "each result records the seed it ran with (request.variant_seed)",
+            f"{where}: expected {request.variant_seed}, got {result.seed}",
+        )
+    if request.prompt is not None and result.prompt is None:
+        raise _fail("each result records the prompt sent", f"{where}: the prompt is None")
+    if not (result.seconds >= 0 and result.cost_usd >= 0):
+        raise _fail("seconds and cost are >= 0", f"{where}: {result.seconds}, {result.cost_usd}")
+
+
+def check_inpainter(
+    inpainter: Any,
+    *,
+    images: Sequence[Radiograph] | None = None,
+    paste_back: bool | None = None,
+    prompt: str | None = "remove the marker",
+) -> list[str]:
+    """Check an :class:`~radinpaint.protocols.Inpainter` against its contract.
+
+    Checks: one :class:`InpaintResult` per request, in order (also when the requests are
+    given in another order); shape and bit depth kept; the record names the backend, holds
+    JSON-serialisable options without secrets, the request's seed, variant, case id and
+    prompt; the same requests give identical outputs when run again (seeds replay);
+    variants with different seeds are allowed to differ; an empty mask returns the input
+    flagged ``"empty-mask"``; pixels outside the mask are kept exactly when the backend
+    pastes back; an empty list of requests gives an empty list.
+
+    Args:
+        inpainter: the backend, built (e.g. ``get_inpainter("telea")`` or ``MyInpainter()``).
+        images: radiographs to test on (default: :func:`sample_images`).
+        paste_back: ``True`` requires paste-back (compositing ``"paste-back"`` or
+            ``"feather"``) and checks exactness outside the mask; ``False`` skips that check;
+            ``None`` (default) checks it on every result that claims to paste back.
+        prompt: the prompt put in the requests (``None`` to test without one).
+
+    Returns:
+        The names of the checks that ran.
+
+    Raises:
+        AssertionError: a rule is broken; the message names it and the request.
+    """
+    ran: list[str] = []
+    name = getattr(inpainter, "name", None)
+    if not isinstance(name, str) or not name:
+        raise _fail("an inpainter has a non-empty string attribute 'name'", f"got {name!r}")
+    if not callable(getattr(inpainter, "inpaint", None)):
+        raise _fail("an inpainter has a method inpaint(requests)", f"{name!r} has none")
+    imgs = list(images) if images is not None else sample_images()
+    if len(imgs) < 2:
+        raise ValueError("check_inpainter needs at least two images")
+
+    requests = [
+        InpaintRequest(
+            img, sample_mask(img.shape), prompt, seed=11 + i, variant=i % 2, case_id=f"case{i}"
+        )
+        for i, img in enumerate(imgs)
+    ]
+    empty = InpaintRequest(imgs[0], Mask.empty(imgs[0].shape), prompt, 5, 0, "empty")
+    batch = [*requests, empty]
+
+    if list(inpainter.inpaint([])) != []:
+        raise _fail("inpaint([]) returns []", f"{name!r} returned something")
+    ran.append("empty-batch")
+
+    first = list(inpainter.inpaint(batch))
+    if len(first) != len(batch):
+        raise _fail("one result per request", f"{len(batch)} requests gave {len(first)} results")
+    for i, (req, res) in enumerate(zip(batch, first, strict=True)):
+        _check_record(name, req, res, f"request {i} (case {req.case_id!r})")
+    ran += ["count", "shape", "bit-depth", "record", "seed-recorded"]
+
+    res_empty = first[-1]
+    if "empty-mask" not in res_empty.flags or not _same_pixels(res_empty.image, empty.image):
+        raise _fail(
+            "an empty mask returns the input unchanged, flagged 'empty-mask'",
+            f"flags {res_empty.flags}, unchanged={_same_pixels(res_empty.image, empty.image)}",
+        )
+    ran.append("empty-mask")
+
+    checked_outside = False
+    for i, (req, res) in enumerate(zip(requests, first, strict=False)):
+        claims = res.compositing in ("paste-back", "feather")
+        if paste_back is True and not claims:
+            raise _fail(
+                "a paste-back backend records compositing 'paste-back' or 'feather'",
+                f"request {i}: compositing is {res.compositing!r}",
+            )
+        if paste_back is False or not claims:
+            continue
+        outside = ~req.mask.array
+        if not np.array_equal(res.image.to_uint()[outside], req.image.to_uint()[outside]):
+            n = int((res.image.to_uint()[outside] != req.image.to_uint()[outside]).sum())
+            raise _fail(
+                "a backend that pastes back keeps every pixel outside the mask exactly",
+                f"request {i} ({req.image.bit_depth}-bit, compositing {res.compositing!r}): "
+                f"{n} pixels outside the mask changed",
+            )
+        checked_outside = True
+    if checked_outside:
+        ran.append("outside-mask-exact")
+
+    again = list(inpainter.inpaint(batch))
+    if len(again) != len(batch):
+        raise _fail("one result per request", f"{len(batch)} requests gave {len(again)}")
+    for i, (a, b) in enumerate(zip(first, again, strict=True)):
+        if not np.array_equal(a.image.to_uint(), b.image.to_uint()):
+            raise _fail(
+                "the same request gives the same output (randomness only from the seed)",
+                f"request {i} (case {batch[i].case_id!r}, seed {batch[i].variant_seed}) "
+                "differed between two runs",
+            )
+    ran.append("seed-replay")
+
+    reordered = list(reversed(batch))
+    back = list(inpainter.inpaint(reordered))
+    if len(back) != len(reordered):
+        raise _fail("one result per request", f"{len(reordered)} requests gave {len(back)}")
+    for i, (req, res) in enumerate(zip(reordered, back, strict=True)):
+        _check_record(name, req, res, f"reordered request {i} (case {req.case_id!r})")
+        twin = first[batch.index(req)]
+        if not np.array_equal(res.image.to_uint(), twin.image.to_uint()):
+            raise _fail(
+                "results come back in request order, independent of batch order",
+                f"case {req.case_id!r} differs when the batch is reversed",
+            )
+    ran.append("order")
+    return ran
+
+
+def check_predictor(predictor: Any, *, images: Sequence[Radiograph] | None = None) -> list[str]:
+    """Check a :class:`~radinpaint.protocols.Predictor`: length, order, determinism.
+
+    The predictor is called with known sexes (``male``); predictors that ignore sex accept
+    and ignore it.
+
+    Returns:
+        The names of the checks that ran.
+
+    Raises:
+        AssertionError: a rule is broken.
+    """
+    name = getattr(predictor, "name", None)
+    if not isinstance(name, str) or not name:
+        raise _fail("a predictor has a non-empty string attribute 'name'", f"got {name!r}")
+    imgs = list(images) if images is not None else sample_images()
+    male = [i % 2 == 0 for i in range(len(imgs))]
+    first = predictor.predict(imgs, male)
+    if not isinstance(first, Predictions):
+        raise _fail("predict returns Predictions", f"got {type(first).__name__}")
+    if len(first) != len(imgs):
+        raise _fail("one prediction per image", f"{len(imgs)} images gave {len(first)}")
+    if first.predictor != name:
+        raise _fail("predictions record the predictor name", f"{first.predictor!r} != {name!r}")
+    again = predictor.predict(imgs, male)
+    for field in ("bone_age_months", "p_male"):
+        a, b = getattr(first, field), getattr(again, field)
+        if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+            raise _fail("predictions are deterministic", f"{field} changed between two calls")
+    rev = predictor.predict(list(reversed(imgs)), list(reversed(male)))
+    for field in ("bone_age_months", "p_male"):
+        a, b = getattr(first, field), getattr(rev, field)
+        if a is not None and not np.allclose(a[::-1], b, rtol=1e-5, atol=1e-5):
+            raise _fail("predictions come back in input order", f"{field} differs when reversed")
+    return ["count", "name", "deterministic", "order"]
+
+
+def check_mask_provider(
+    provider: Any, *, items: Sequence[Case | Radiograph] | None = None
+) -> list[str]:
+    """Check a :class:`~radinpaint.protocols.MaskProvider`: one boolean mask per item, in order.
+
+    Returns:
+        The names of the checks that ran.
+
+    Raises:
+        AssertionError: a rule is broken.
+    """
+    name = getattr(provider, "name", None)
+    if not isinstance(name, str) or not name:
+        raise _fail("a mask provider has a non-empty string attribute 'name'", f"got {name!r}")
+    things = list(items) if items is not None else sample_images()
+    first = list(provider.masks(things))
+    if len(first) != len(things):
+        raise _fail("one mask per item", f"{len(things)} items gave {len(first)} masks")
+    for i, (item, mask) in enumerate(zip(things, first, strict=True)):
+        image = item.image if isinstance(item, Case) else item
+        if not isinstance(mask, Mask):
+            raise _fail("masks returns Mask objects", f"item {i}: {type(mask).__name__}")
+        if mask.shape != image.shape:
+            raise _fail("a mask has its image's shape", f"item {i}: {mask.shape} vs {image.shape}")
+    again = list(provider.masks(things))
+    if any(not np.array_equal(a.array, b.array) for a, b in zip(first, again, strict=True)):
+        raise _fail("masks are deterministic", "two calls gave different masks")
+    rev = list(provider.masks(list(reversed(things))))
+    if any(not np.array_equal(a.array, b.array) for a, b in zip(first, rev[::-1], strict=True)):
+        raise _fail("masks come back in input order", "reversing the items changed the masks")
+    return ["count", "shape", "deterministic", "order"]
