@@ -1,0 +1,243 @@
+"""The ``gan`` inpainter: the trained generator applied to inpainting requests.
+
+How an image reaches the generator depends on ``compositing``:
+
+``"paste-back"`` (default) and ``"feather"``
+    A tile around the mask (its bounding box grown by ``margin`` pixels) is cut out at full
+    resolution, padded by reflection to a multiple of the generator's stride, and inpainted;
+    a tile whose longer side exceeds ``max_tile`` is first shrunk to it (area averaging),
+    and the output enlarged back (bicubic). The generator's pixels replace the masked pixels
+    only; every other pixel is the original's, bit for bit (``"feather"`` blends the
+    output into the original over a few pixels inside the mask edge).
+``"raw"``
+    The generator sees the **whole** image, letterboxed (aspect kept, reflected padding)
+    into a ``raw_size`` x ``raw_size`` square, with the mask resized the same way, and the
+    generator's whole output is resized back and returned as it is: pixels outside the mask
+    change too (re-synthesised by the network, and blurred by the down/up resampling). This
+    is an offline stand-in for an image model that redraws the whole picture, as
+    gpt-image-1 did in the reference study; use it to exercise the out-of-mask part of the
+    effect decomposition without an API.
+
+Requests are grouped by tile shape and run in batches of ``batch_size``, on CUDA when one is
+available (``device=None``). The generator has no noise input: the output depends only on
+the image, the mask and the weights, never on the seed (which is still recorded).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ...errors import InvalidInputError, ModelUnavailableError
+from ...records import InpaintRequest, InpaintResult
+from ..base import finish_result, unchanged_result
+from ..compositing import COMPOSITING
+
+__all__ = ["SHIPPED_WEIGHTS", "GanInpainter"]
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "phantom-gan.safetensors"
+"""The checkpoint shipped with radinpaint, trained on phantoms
+(``benchmarks/train_gan_phantoms.py`` reproduces it)."""
+
+
+def _check_compositing(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in COMPOSITING:
+        raise InvalidInputError(
+            f"unknown compositing {value!r} for the gan inpainter",
+            available=COMPOSITING,
+            fix="choose paste-back (exact outside the mask), feather or raw (whole image)",
+        )
+
+
+def _positive_or_none(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and int(value) < 1:
+        raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
+
+
+@attrs.define
+class GanInpainter:
+    """radinpaint's own inpainting GAN (see the module docs for what each mode does).
+
+    Args:
+        weights: a ``.safetensors`` file with its ``.json`` config beside it (as written by
+            ``radinpaint train-gan``); ``None`` uses the shipped phantom checkpoint.
+        compositing: ``"paste-back"``, ``"feather"`` or ``"raw"``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None`` picks CUDA when available.
+        batch_size: tiles per forward pass.
+        margin: context pixels around the mask's bounding box (None: the checkpoint's).
+        max_tile: longest tile side fed at full resolution (None: the checkpoint's).
+        raw_size: working size of ``"raw"`` mode (None: the checkpoint's).
+        feather: blend width for ``"feather"`` compositing.
+    """
+
+    weights: str | None = attrs.field(default=None, converter=attrs.converters.optional(str))
+    compositing: str = attrs.field(default="paste-back", validator=_check_compositing)
+    device: str | None = None
+    batch_size: int = attrs.field(default=8, validator=_positive_or_none)
+    margin: int | None = None
+    max_tile: int | None = attrs.field(default=None, validator=_positive_or_none)
+    raw_size: int | None = attrs.field(default=None, validator=_positive_or_none)
+    feather: int = 4
+    _model: Any = attrs.field(default=None, init=False, repr=False)
+    _config: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
+    _sha256: str | None = attrs.field(default=None, init=False, repr=False)
+    _device: str | None = attrs.field(default=None, init=False, repr=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    name = "gan"
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file used (the shipped one when ``weights`` is None)."""
+        return Path(self.weights) if self.weights is not None else SHIPPED_WEIGHTS
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            import torch
+
+            from .checkpoint import file_sha256, load_generator
+
+            path = self.weights_path
+            if not path.exists():
+                raise ModelUnavailableError(
+                    "GAN weights not found",
+                    input=str(path),
+                    fix="train weights with `radinpaint train-gan` and pass weights=PATH"
+                    if self.weights is not None
+                    else "reinstall radinpaint (the shipped weights are missing)",
+                )
+            model, config = load_generator(path)
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise InvalidInputError(
+                    f"device {device!r} requested but CUDA is not available",
+                    fix="use device='cpu' or device=None",
+                )
+            self._sha256 = file_sha256(path)
+            self._config = config
+            self._device = device
+            self._model = model.to(device)
+
+    def _setting(self, key: str) -> int:
+        from .train import DEFAULT_INFERENCE
+
+        own = getattr(self, key)
+        if own is not None:
+            return int(own)
+        assert self._config is not None
+        return int(self._config.get("inference", {}).get(key, DEFAULT_INFERENCE[key]))
+
+    def options(self) -> dict[str, Any]:
+        """What defines the output: weights file name and hash, compositing, geometry."""
+        self._load()
+        opts: dict[str, Any] = {
+            "weights": self.weights_path.name,
+            "weights_sha256": self._sha256,
+            "compositing": self.compositing,
+        }
+        if self.compositing == "raw":
+            opts["raw_size"] = self._setting("raw_size")
+        else:
+            opts["margin"] = self._setting("margin")
+            opts["max_tile"] = self._setting("max_tile")
+        if self.compositing == "feather":
+            opts["feather"] = self.feather
+        return opts
+
+    def _placement(self, request: InpaintRequest) -> Any:
+        from ..geometry import plan
+        from .model import multiple_of
+
+        assert self._config is not None
+        mult = multiple_of(self._config["generator"])
+        if self.compositing == "raw":
+            size = self._setting("raw_size")
+            size = max(mult, size // mult * mult)
+            return plan(request.image.shape, size=(size, size), mode="letterbox", pad="reflect")
+        return plan(
+            request.image.shape,
+            request.mask,
+            margin=self._setting("margin"),
+            multiple_of=mult,
+            max_side=self._setting("max_tile"),
+            mode="letterbox",
+            pad="reflect",
+        )
+
+    def run_generator(self, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Run the generator on ``(N, h, w)`` float images and boolean masks (sides must be
+        multiples of the generator's stride); returns its ``(N, h, w)`` float32 output."""
+        import torch
+
+        self._load()
+        n = len(images)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(images, np.float32)).unsqueeze(1)
+            m = torch.from_numpy(np.ascontiguousarray(masks, np.float32)).unsqueeze(1)
+            x, m = x.to(self._device), m.to(self._device)
+            if self._device == "cpu":
+                # CPU kernels give batch-size dependent rounding; one tile per pass keeps
+                # each output independent of what else was requested (and costs nothing).
+                y = torch.cat([self._model(x[i : i + 1], m[i : i + 1]) for i in range(n)])
+            else:
+                # On a GPU, pad every pass to batch_size so the kernels (and the rounding)
+                # are the same whichever requests share the batch.
+                pad = (-n) % self.batch_size
+                if pad:
+                    x = torch.cat([x, x[:1].expand(pad, -1, -1, -1)])
+                    m = torch.cat([m, m[:1].expand(pad, -1, -1, -1)])
+                y = self._model(x, m)[:n]
+            return y.squeeze(1).float().cpu().numpy()
+
+    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
+        """Inpaint every request (see the Inpainter contract and the module docs)."""
+        self._load()
+        options = self.options()
+        results: list[InpaintResult | None] = [None] * len(requests)
+        groups: dict[tuple[int, int], list[tuple[int, Any, np.ndarray, np.ndarray]]]
+        groups = defaultdict(list)
+        for index, request in enumerate(requests):
+            if request.mask.is_empty:
+                results[index] = unchanged_result(request, self.name, options, "empty-mask")
+                continue
+            placement = self._placement(request)
+            tile = placement.to_backend(request.image.pixels)
+            tile_mask = placement.mask_to_backend(request.mask)
+            groups[placement.backend_shape].append((index, placement, tile, tile_mask))
+        for items in groups.values():
+            for b in range(0, len(items), self.batch_size):
+                chunk = items[b : b + self.batch_size]
+                start = time.perf_counter()
+                outputs = self.run_generator(
+                    np.stack([c[2] for c in chunk]), np.stack([c[3] for c in chunk])
+                )
+                share = (time.perf_counter() - start) / len(chunk)
+                for (index, placement, _, _), output in zip(chunk, outputs, strict=True):
+                    t1 = time.perf_counter()
+                    request = requests[index]
+                    full = placement.from_backend(output, base=request.image.pixels)
+                    results[index] = finish_result(
+                        request,
+                        full,
+                        backend=self.name,
+                        options=options,
+                        compositing=self.compositing,
+                        feather=self.feather,
+                        seconds=share + time.perf_counter() - t1,
+                        flags=("resampled",) if placement.resamples else (),
+                        extra={
+                            "placement": placement.to_dict(),
+                            "device": self._device,
+                            "prompt_used": False,
+                        },
+                    )
+        return [r for r in results if r is not None]

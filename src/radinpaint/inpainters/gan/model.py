@@ -1,0 +1,204 @@
+"""The networks: a gated-convolution U-Net generator and a spectral-norm PatchGAN critic.
+
+Generator (after Yu et al., "Free-Form Image Inpainting with Gated Convolution", ICCV 2019,
+reduced to a single-stage U-Net so that it is small and fast on a CPU):
+
+- input: two channels, the image mapped to ``[-1, 1]`` with the hole set to 0, and the mask
+  (1 = hole);
+- encoder: a 5x5 gated convolution at full resolution, then ``depth`` stride-2 gated
+  convolutions doubling the channels (capped at ``4 * base_channels``);
+- bottleneck: dilated gated convolutions (``dilations``) for a wide receptive field;
+- decoder: nearest-neighbour upsampling, concatenation with the encoder feature of the same
+  scale, a gated convolution; a final 3x3 convolution and a sigmoid give pixels in ``[0, 1]``.
+
+Every gated convolution computes ``ELU(conv_f(x)) * sigmoid(conv_g(x))`` (one convolution
+with twice the channels, split in two): the gate learns where features are valid, which a
+plain convolution cannot do around a hole. The generator has no noise input: it is
+deterministic. Input sides must be multiples of :func:`multiple_of` (``2 ** depth``).
+
+Critic: a PatchGAN of stride-2 5x5 convolutions with spectral normalisation on every layer
+and leaky ReLU, on the image and the mask; it returns one score per patch (SN-PatchGAN).
+
+torch has no gated convolution or SN-PatchGAN module; these are written here from the papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "DEFAULT_DISCRIMINATOR_CONFIG",
+    "DEFAULT_GENERATOR_CONFIG",
+    "GatedConv2d",
+    "GatedUNet",
+    "PatchDiscriminator",
+    "build_discriminator",
+    "build_generator",
+    "multiple_of",
+]
+
+DEFAULT_GENERATOR_CONFIG: dict[str, Any] = {
+    "arch": "gated-unet",
+    "in_channels": 2,
+    "base_channels": 16,
+    "depth": 3,
+    "dilations": [2, 4, 8],
+}
+"""The generator's architecture as stored in a checkpoint's JSON config."""
+
+DEFAULT_DISCRIMINATOR_CONFIG: dict[str, Any] = {
+    "arch": "sn-patchgan",
+    "in_channels": 2,
+    "base_channels": 32,
+    "layers": 4,
+}
+"""The critic's architecture as stored in a training checkpoint's JSON config."""
+
+
+class GatedConv2d(nn.Module):
+    """``ELU(features) * sigmoid(gate)`` from one convolution with twice the output channels.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: square kernel size.
+        stride: stride.
+        dilation: dilation; padding keeps the size (divided by ``stride``).
+        activation: apply ELU to the features (False for a linear gated output).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        activation: bool = True,
+    ) -> None:
+        super().__init__()
+        padding = dilation * (kernel_size - 1) // 2
+        self.conv = nn.Conv2d(
+            in_channels, 2 * out_channels, kernel_size, stride, padding, dilation=dilation
+        )
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gated convolution of ``x`` (N, C, H, W)."""
+        feat, gate = self.conv(x).chunk(2, dim=1)
+        if self.activation:
+            feat = F.elu(feat)
+        return feat * torch.sigmoid(gate)
+
+
+class GatedUNet(nn.Module):
+    """The inpainting generator (see the module docs).
+
+    Args:
+        in_channels: 2 (image with hole zeroed, mask).
+        base_channels: channels at full resolution.
+        depth: number of stride-2 stages (sides must be multiples of ``2**depth``).
+        dilations: dilation of each bottleneck gated convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 2,
+        base_channels: int = 16,
+        depth: int = 3,
+        dilations: tuple[int, ...] | list[int] = (2, 4, 8),
+    ) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        chans = [min(base_channels * 2**i, 4 * base_channels) for i in range(depth + 1)]
+        self.depth = depth
+        self.head = GatedConv2d(in_channels, chans[0], 5)
+        self.down = nn.ModuleList(
+            GatedConv2d(chans[i], chans[i + 1], 3, stride=2) for i in range(depth)
+        )
+        self.middle = nn.ModuleList(
+            GatedConv2d(chans[-1], chans[-1], 3, dilation=d) for d in dilations
+        )
+        self.up = nn.ModuleList(
+            GatedConv2d(chans[i + 1] + chans[i], chans[i], 3) for i in reversed(range(depth))
+        )
+        self.tail = nn.Conv2d(chans[0], 1, 3, padding=1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Inpaint: ``image`` (N, 1, H, W) in [0, 1], ``mask`` (N, 1, H, W) 1 = hole.
+
+        Returns the generator's whole image (N, 1, H, W) in [0, 1]; composite it with the
+        input yourself (pixels outside the hole are re-drawn, not copied).
+        """
+        m = mask.to(image.dtype)
+        x = torch.cat([(image * 2.0 - 1.0) * (1.0 - m), m], dim=1)
+        skips = [self.head(x)]
+        for layer in self.down:
+            skips.append(layer(skips[-1]))
+        y = skips.pop()
+        for layer in self.middle:
+            y = y + layer(y)
+        for layer in self.up:
+            y = F.interpolate(y, scale_factor=2.0, mode="nearest")
+            y = layer(torch.cat([y, skips.pop()], dim=1))
+        return torch.sigmoid(self.tail(y))
+
+
+class PatchDiscriminator(nn.Module):
+    """SN-PatchGAN critic: stride-2 5x5 spectral-norm convolutions, one score per patch.
+
+    Args:
+        in_channels: 2 (image in [-1, 1], mask).
+        base_channels: channels of the first layer (doubled per layer, capped at 4x).
+        layers: number of stride-2 layers before the 3x3 score layer.
+    """
+
+    def __init__(self, in_channels: int = 2, base_channels: int = 32, layers: int = 4) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        blocks: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(layers):
+            c_out = min(base_channels * 2**i, 4 * base_channels)
+            blocks += [sn(nn.Conv2d(c_in, c_out, 5, 2, 2)), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        blocks.append(sn(nn.Conv2d(c_in, 1, 3, 1, 1)))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Scores (N, 1, H / 2**layers, W / 2**layers) for ``image`` in [0, 1] with its mask."""
+        return self.net(torch.cat([image * 2.0 - 1.0, mask.to(image.dtype)], dim=1))
+
+
+def multiple_of(config: Mapping[str, Any]) -> int:
+    """The number that the generator's input sides must be multiples of."""
+    return 2 ** int(config["depth"])
+
+
+def build_generator(config: Mapping[str, Any]) -> GatedUNet:
+    """A generator from its JSON config (see :data:`DEFAULT_GENERATOR_CONFIG`)."""
+    if config.get("arch") != "gated-unet":
+        raise ValueError(f"unknown generator arch {config.get('arch')!r}")
+    return GatedUNet(
+        in_channels=int(config["in_channels"]),
+        base_channels=int(config["base_channels"]),
+        depth=int(config["depth"]),
+        dilations=[int(d) for d in config["dilations"]],
+    )
+
+
+def build_discriminator(config: Mapping[str, Any]) -> PatchDiscriminator:
+    """A critic from its JSON config (see :data:`DEFAULT_DISCRIMINATOR_CONFIG`)."""
+    if config.get("arch") != "sn-patchgan":
+        raise ValueError(f"unknown discriminator arch {config.get('arch')!r}")
+    return PatchDiscriminator(
+        in_channels=int(config["in_channels"]),
+        base_channels=int(config["base_channels"]),
+        layers=int(config["layers"]),
+    )
