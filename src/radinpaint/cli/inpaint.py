@@ -1,0 +1,194 @@
+"""``radinpaint inpaint``: inpaint image files with any registered backend.
+
+::
+
+    radinpaint inpaint scans/*.png --backend telea --masks masks/ --out out/
+    radinpaint inpaint a.dcm b.dcm --backend openai --prompt "..." --variants 3 --seed 7 \\
+        --option model=gpt-image-1 --out edits/
+
+Each output is written at the input's bit depth as ``<out>/<stem>_<backend>_v<k>.png`` with a
+JSON sidecar (``.json``) saying what produced it: the input file, the mask, the backend,
+its options, seed, prompt, timings, cost and the cache key. Results go through a
+:class:`~radinpaint.cache.ResultCache` (default ``<out>/.cache``), so running the same
+command again computes, and pays for, nothing new. A file that fails is reported and the
+others still run; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".dcm", ".dicom", ".jpg", ".jpeg")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``inpaint`` subcommand."""
+    parser = subparsers.add_parser(
+        "inpaint",
+        help="inpaint image files with a registered backend",
+        description="Inpaint radiographs; outputs keep the bit depth and get a JSON sidecar.",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders")
+    parser.add_argument("--backend", required=True, help="inpainter name (radinpaint plugins)")
+    masks = parser.add_mutually_exclusive_group()
+    masks.add_argument("--masks", metavar="DIR", help="folder of mask files named like the images")
+    masks.add_argument(
+        "--mask-provider",
+        metavar="NAME",
+        help="mask provider name (default: ground-truth, a <stem>_mask.png beside each image)",
+    )
+    parser.add_argument(
+        "--mask-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the mask provider (repeatable; values parse as JSON when they can)",
+    )
+    parser.add_argument("--prompt", default=None, help="prompt for prompted backends")
+    parser.add_argument("--variants", type=int, default=1, metavar="K", help="outputs per image")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a backend option (repeatable; values parse as JSON when they can: radius=5)",
+    )
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument("--cache", metavar="DIR", help="result cache folder (default OUT/.cache)")
+    cache.add_argument("--no-cache", action="store_true", help="compute everything again")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.set_defaults(func=run)
+
+
+def parse_options(items: list[str], what: str = "--option") -> dict[str, Any]:
+    """``["radius=5", "model=x"]`` -> ``{"radius": 5, "model": "x"}`` (JSON when it parses)."""
+    from ..errors import InvalidInputError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(
+                f"{what} {item!r} is not KEY=VALUE", fix=f"write e.g. {what} radius=5"
+            )
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files += sorted(
+                f
+                for f in p.iterdir()
+                if f.suffix.lower() in _IMAGE_SUFFIXES and "_mask" not in f.stem
+            )
+        else:
+            files.append(p)
+    return files
+
+
+def _unique_stems(files: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    stems = []
+    for f in files:
+        n = seen.get(f.stem, 0) + 1
+        seen[f.stem] = n
+        stems.append(f.stem if n == 1 else f"{f.stem}-{n}")
+    return stems
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inpaint every image; returns 1 if any failed, else 0."""
+    from .. import __version__
+    from ..cache import ResultCache, inpaint_cached
+    from ..errors import InvalidInputError, RadinpaintError
+    from ..io import read_image, write_image
+    from ..records import Case, InpaintRequest
+    from ..registry import get_inpainter, get_mask_provider
+
+    if args.variants < 1:
+        raise InvalidInputError(f"--variants must be >= 1, got {args.variants}")
+    options = parse_options(args.option)
+    inpainter = get_inpainter(args.backend, **options)
+    mask_options = parse_options(args.mask_option, "--mask-option")
+    if args.masks:
+        provider = get_mask_provider("ground-truth", directory=args.masks, **mask_options)
+    else:
+        provider = get_mask_provider(args.mask_provider or "ground-truth", **mask_options)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = None if args.no_cache else ResultCache(args.cache or out / ".cache")
+
+    failures: list[tuple[str, str]] = []
+    jobs: list[tuple[Path, str, Any, list[InpaintRequest]]] = []
+    files = _expand(args.images)
+    if not files:
+        raise InvalidInputError("no image files given", fix="pass image files or folders")
+    for path, stem in zip(files, _unique_stems(files), strict=True):
+        try:
+            image = read_image(path)
+            (mask,) = provider.masks([Case(id=stem, image=image)])
+            requests = [
+                InpaintRequest(image, mask, args.prompt, args.seed, k, stem)
+                for k in range(args.variants)
+            ]
+        except (RadinpaintError, OSError) as exc:
+            failures.append((str(path), str(exc)))
+            continue
+        jobs.append((path, stem, mask, requests))
+
+    results: dict[str, list[Any]] = {}
+    try:
+        everything = [r for *_, reqs in jobs for r in reqs]
+        flat = inpaint_cached(inpainter, everything, cache) if everything else []
+        it = iter(flat)
+        for _, stem, _, reqs in jobs:
+            results[stem] = [next(it) for _ in reqs]
+    except Exception:
+        # One bad input must not sink the batch: retry image by image to find it.
+        for path, stem, _, reqs in jobs:
+            try:
+                results[stem] = inpaint_cached(inpainter, reqs, cache)
+            except Exception as exc:
+                failures.append((str(path), f"{type(exc).__name__}: {exc}"))
+
+    written = 0
+    for path, stem, mask, _ in jobs:
+        for result in results.get(stem, []):
+            name = f"{stem}_{args.backend}_v{result.variant}"
+            try:
+                write_image(out / f"{name}.png", result.image)
+                sidecar = {
+                    "radinpaint": __version__,
+                    "input": str(path),
+                    "output": f"{name}.png",
+                    "mask": {
+                        "source": mask.source,
+                        "fraction": mask.fraction,
+                        "sha256": mask.content_hash(),
+                    },
+                    "cache_key": result.extra.get("cache_key"),
+                    "result": result.to_record(),
+                }
+                (out / f"{name}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+            except (RadinpaintError, OSError, TypeError, ValueError) as exc:
+                failures.append((str(path), f"writing {name}: {exc}"))
+                continue
+            written += 1
+            print(f"{path} -> {out / name}.png ({', '.join(result.flags) or 'ok'})")
+    for path, message in failures:
+        print(f"radinpaint inpaint: failed: {path}: {message}", file=sys.stderr)
+    print(f"{written} output(s) written to {out}; {len(failures)} failure(s)")
+    return 1 if failures else 0
