@@ -274,7 +274,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 out = _edited(image, alpha, wh)  # type: ignore[arg-type]
                 out = np.clip(out.astype(np.int16) + k, 0, 255).astype(np.uint8)
                 buf = io.BytesIO()
-                Image.fromarray(out).save(buf, format="PNG")
+                Image.fromarray(out).save(buf, format="PNG", compress_level=1)
                 data.append({"b64_json": base64.b64encode(buf.getvalue()).decode()})
             quality = fields.get("quality", "auto")
             out_tokens = n * OUTPUT_TOKENS.get(quality, 4160)

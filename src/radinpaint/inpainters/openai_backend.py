@@ -49,6 +49,7 @@ from ..errors import (
     BudgetExceededError,
     ExternalUploadNotAllowedError,
     InvalidInputError,
+    ModelUnavailableError,
 )
 from ..records import InpaintRequest, InpaintResult
 from .base import unchanged_result
@@ -177,11 +178,19 @@ class _PartialFailure:
         self.lock = threading.Lock()
         self.stop = threading.Event()
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException, *, stop: bool = True) -> None:
         with self.lock:
             if self.error is None:
                 self.error = exc
-        self.stop.set()
+        if stop:
+            self.stop.set()
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Whether an error means every further call would fail (or overspend) too."""
+    return isinstance(exc, (BudgetExceededError, ModelUnavailableError)) or bool(
+        getattr(exc, "fatal", False)
+    )
 
 
 @attrs.define(eq=False)
@@ -527,7 +536,9 @@ class OpenAIInpainter:
                     try:
                         self._run_one(call, placement, est, state, options, cache)
                     except BaseException as exc:
-                        state.fail(exc)
+                        # One bad item (a refused image, a call that kept failing) does not
+                        # stop the others; a spent budget, a gone model or bad credentials do.
+                        state.fail(exc, stop=not isinstance(exc, BackendError) or _fatal(exc))
                     finally:
                         slots.release()
 

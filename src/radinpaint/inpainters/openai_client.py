@@ -209,12 +209,14 @@ def map_api_error(exc: Exception, *, model: str, what: str) -> Exception:
         return model_unavailable_error(model, exc)
     status = getattr(exc, "status_code", None)
     message = getattr(exc, "message", None) or str(exc)
-    if status == 401:
-        return BackendError(
-            "the OpenAI API rejected the credentials (401)",
+    if status in (401, 403):
+        err = BackendError(
+            f"the OpenAI API rejected the credentials or the project's access ({status})",
             input=what,
-            fix=f"check {ENV_FOR_KEY} or the api_key option",
+            fix=f"check {ENV_FOR_KEY} or the api_key option, and the project's model access",
         )
+        err.fatal = True  # type: ignore[attr-defined]
+        return err
     if status == 400 and "safety" in message.lower():
         return BackendError(
             f"the OpenAI API refused the edit on safety grounds: {message}",

@@ -1,0 +1,202 @@
+"""Rate limit, retries, timeouts, concurrency and budget of the openai inpainter.
+
+Waiting is checked on a fake clock (the backend's sleeps advance it), never on wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from radinpaint import InpaintRequest, get_inpainter
+from radinpaint.cache import ResultCache, inpaint_cached
+from radinpaint.errors import BackendError, BudgetExceededError
+from radinpaint.inpainters.openai_pricing import (
+    PRICES,
+    estimate_call_usd,
+    output_tokens_per_image,
+    price_for,
+)
+from radinpaint.inpainters.ratelimit import Budget, RetryPolicy, TokenBucket
+
+from ._helpers import box_mask, radiograph
+from .fake_openai_server import FakeOpenAI, serve
+
+
+class FakeClock:
+    """Monotonic time that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def api():
+    with serve(FakeOpenAI()) as state:
+        yield state
+
+
+@pytest.fixture
+def server(api):
+    api.reset()
+    yield api
+    api.reset()
+
+
+def backend(server, clock=None, **options):
+    options.setdefault("size", "256x256")  # small images keep the tests fast
+    inp = get_inpainter(
+        "openai", base_url=server.base_url, api_key="sk-x", allow_external_upload=True, **options
+    )
+    if clock is not None:
+        inp._clock = clock
+        inp._sleep = clock.sleep
+    return inp
+
+
+def cases(k, variants=1):
+    mask = box_mask((48, 48), (5, 20, 5, 20))
+    return [
+        InpaintRequest(radiograph((48, 48), seed=c), mask, seed=1, variant=v, case_id=f"c{c}")
+        for c in range(k)
+        for v in range(variants)
+    ]
+
+
+def test_token_bucket_spaces_acquisitions():
+    clock = FakeClock()
+    bucket = TokenBucket(60, burst=1, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        bucket.acquire(1)
+    assert clock.now == pytest.approx(4.0)  # the first is free, then one a second
+    bucket.pause(10)
+    bucket.acquire(1)
+    assert clock.now == pytest.approx(14.0)
+    unlimited = TokenBucket(None, clock=clock, sleep=clock.sleep)
+    assert unlimited.acquire(50) == 0.0
+
+
+def test_retry_policy_prefers_retry_after_and_backs_off():
+    policy = RetryPolicy(base_delay=1.0, max_delay=30.0, seed=3)
+    assert policy.delay(0, 7.0) == 7.0
+    assert policy.delay(0, 500.0) == 30.0
+    delays = [policy.delay(a, None) for a in range(6)]
+    assert all(0.5 * min(2**a, 30) <= d <= min(2**a, 30) for a, d in enumerate(delays))
+    assert delays == [policy.delay(a, None) for a in range(6)]  # seeded jitter
+
+
+def test_budget_refuses_before_overspending():
+    budget = Budget(max_images=5, max_usd=1.0)
+    budget.reserve(3, 0.5, what="a")
+    with pytest.raises(BudgetExceededError, match="max_images=5"):
+        budget.reserve(3, 0.1, what="b")
+    budget.settle(3, 0.5, 0.4)
+    with pytest.raises(BudgetExceededError, match=r"max_usd=1\.0"):
+        budget.reserve(1, 0.7, what="c")
+    assert (budget.spent_images, budget.spent_usd) == (3, pytest.approx(0.4))
+
+
+def test_images_per_minute_is_enforced(server):
+    clock = FakeClock()
+    inp = backend(server, clock, images_per_minute=60, max_concurrency=1)
+    inp.inpaint(cases(6))
+    assert server.edit_count == 6
+    assert clock.now == pytest.approx(5.0)  # 6 images at one a second, first one free
+
+
+def test_429_pauses_for_retry_after(server):
+    clock = FakeClock()
+    server.fail_next(429, retry_after=7)
+    (result,) = backend(server, clock).inpaint(cases(1))
+    assert server.edit_count == 2
+    assert clock.now == pytest.approx(7.0)
+    assert result.extra["attempts"] == 2
+
+
+def test_500s_are_retried_with_backoff(server):
+    clock = FakeClock()
+    server.fail_next(500)
+    server.fail_next(502)
+    (result,) = backend(server, clock).inpaint(cases(1))
+    assert result.extra["attempts"] == 3 and server.edit_count == 3
+    assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] * 0.9
+
+
+def test_timeouts_are_retried_and_counted_against_the_budget(server):
+    server.delays.append(3.0)  # longer than the client's timeout
+    clock = FakeClock()
+    inp = backend(server, clock, timeout=0.5)
+    (result,) = inp.inpaint(cases(1))
+    assert result.extra["attempts"] == 2
+    assert inp.spent_images == 2  # the timed-out attempt may have been billed
+
+
+def test_retries_give_up_with_a_clear_error(server):
+    clock = FakeClock()
+    for _ in range(3):
+        server.fail_next(503)
+    with pytest.raises(BackendError, match="after 3 attempt"):
+        backend(server, clock, max_retries=2).inpaint(cases(1))
+
+
+def test_other_results_survive_a_failed_call(server):
+    server.fail_next(400, code="bad_request")
+    with pytest.raises(BackendError, match="HTTP 400") as info:
+        backend(server, max_concurrency=1).inpaint(cases(3))
+    done = [r for r in info.value.results if r is not None]
+    assert len(done) == 2 and info.value.results[0] is None
+
+
+def test_concurrency_is_bounded(server):
+    server.latency = 0.5
+    backend(server, max_concurrency=3).inpaint(cases(8))
+    assert server.edit_count == 8
+    assert 1 < server.max_in_flight <= 3
+
+
+def test_max_images_stops_before_overspending(server, tmp_path):
+    inp = backend(server, max_images=2, max_concurrency=1, cache_dir=str(tmp_path))
+    reqs = cases(4)
+    with pytest.raises(BudgetExceededError, match="spent so far: 2 image") as info:
+        inp.inpaint(reqs)
+    assert server.edit_count == 2
+    assert [r is not None for r in info.value.results] == [True, True, False, False]
+    # what was paid for is in the cache: a rerun with more budget sends only the rest
+    more = backend(server, max_images=2, max_concurrency=1)
+    results = inpaint_cached(more, reqs, ResultCache(tmp_path))
+    assert server.edit_count == 4 and len(results) == 4
+
+
+def test_max_usd_stops_before_overspending(server):
+    price = PRICES["gpt-image-1.5"]
+    inp = backend(server, quality="low", max_concurrency=1)
+    one_call = estimate_call_usd(
+        price, n=1, size="1024x1024", quality="low", input_fidelity="high", prompt=inp.prompt
+    )
+    inp = backend(
+        server, size="1024x1024", quality="low", max_concurrency=1, max_usd=one_call * 1.05
+    )
+    with pytest.raises(BudgetExceededError, match=r"max_usd"):
+        inp.inpaint(cases(3))
+    assert server.edit_count == 1
+    assert 0 < inp.spent_usd <= one_call * 1.05
+
+
+def test_price_table_lookups():
+    assert price_for("gpt-image-1.5-2025-12-16") == PRICES["gpt-image-1.5"]
+    assert price_for("unknown") is None
+    custom = price_for("x", {"text_input": 1, "image_input": 2, "image_output": 3})
+    assert custom is not None and custom.image_output == 3.0
+    assert output_tokens_per_image("high", "1024x1024") == 4160
+    assert output_tokens_per_image(None, "1536x1024") == 6240  # auto priced as high
