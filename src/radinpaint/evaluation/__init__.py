@@ -1,0 +1,43 @@
+"""Evaluations: run every case through every inpainter and predictor, then score.
+
+>>> from radinpaint.evaluation import Evaluation          # doctest: +SKIP
+>>> ev = Evaluation(PhantomDataset(20, size=128), inpainters=["identity", "telea"],
+...                 predictors=["phantom-ensemble"], cache_dir="runs/cache")  # doctest: +SKIP
+>>> result = ev.run(); result.write("runs/report")         # doctest: +SKIP
+
+See ``docs/evaluation.md``.
+"""
+
+from __future__ import annotations
+
+from .config import dataset_from_config, evaluation_from_config
+from .core import TABLE_COLUMNS, Evaluation, case_seed
+from .decomposition import VIEWS, Decomposed, decompose, decomposition_table, effect_summary
+from .executor import Executor, LocalExecutor, SerialExecutor
+from .predcache import PredictionCache, predictor_fingerprint
+from .presets import PRESETS, Preset, get_preset
+from .result import EvaluationResult
+from .specs import BackendSpec
+
+__all__ = [
+    "PRESETS",
+    "TABLE_COLUMNS",
+    "VIEWS",
+    "BackendSpec",
+    "Decomposed",
+    "Evaluation",
+    "EvaluationResult",
+    "Executor",
+    "LocalExecutor",
+    "PredictionCache",
+    "Preset",
+    "SerialExecutor",
+    "case_seed",
+    "dataset_from_config",
+    "decompose",
+    "decomposition_table",
+    "effect_summary",
+    "evaluation_from_config",
+    "get_preset",
+    "predictor_fingerprint",
+]

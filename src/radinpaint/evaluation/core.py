@@ -1,0 +1,158 @@
+"""The :class:`Evaluation`: dataset x masks x inpainters x variants x predictors x metrics.
+
+Work is streamed over chunks of cases, so memory holds one chunk's images at a time:
+
+1. the mask provider marks each case's artifacts;
+2. every inpainter runs on every case and variant, in batches handed to the executor and
+   through the shared :class:`~radinpaint.cache.ResultCache` (nothing is computed or paid
+   for twice; a rerun after a kill resumes where it stopped);
+3. each output is decomposed into its views (:mod:`.decomposition`); views equal to the
+   original or to the output are aliased, not predicted again;
+4. every predictor reads the originals and every distinct view image, in batches, through a
+   prediction cache keyed by predictor and image content;
+5. rows of the tidy table are written; a failure is recorded in the row's ``error`` column
+   and the run goes on.
+
+Then the metric plugins score the table, the decomposition is summarised, and an
+:class:`~radinpaint.evaluation.result.EvaluationResult` holds everything for the report.
+
+Backends that declare ``deterministic = True`` (their output does not depend on the seed:
+the controls and the classical algorithms) run variant 0 only; the other variants reuse that
+output (``replicated`` is True in their rows). Without this, each variant would be a
+separate cache entry, because the cache key holds the seed and variant (it must, for
+generative backends), and identical work would be done K times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import InvalidInputError
+from ..records import Case
+from ..seeds import derive_seed
+from .decomposition import VIEWS
+from .executor import Executor, LocalExecutor
+from .presets import Preset, get_preset
+from .specs import BackendSpec, parse_specs
+
+__all__ = ["TABLE_COLUMNS", "Evaluation", "case_seed", "chunks"]
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "case_id",
+    "inpainter",
+    "variant",
+    "predictor",
+    "view",
+    "true_bone_age",
+    "true_male",
+    "pred_bone_age",
+    "pred_p_male",
+    "orig_pred_bone_age",
+    "orig_pred_p_male",
+)
+"""The columns every metric may rely on, in order; more follow (see :meth:`Evaluation.run`)."""
+
+
+def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < 1:
+        raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
+
+
+def _preset(value: str | Preset) -> Preset:
+    return value if isinstance(value, Preset) else get_preset(value)
+
+
+@attrs.define
+class Evaluation:
+    """Measures how inpainting changes what predictors read.
+
+    Args:
+        dataset: the cases (any sequence of :class:`~radinpaint.records.Case`, read lazily).
+        inpainters: backends to compare (names, specs or objects; see
+            :class:`~radinpaint.evaluation.specs.BackendSpec`). Include ``identity`` (must
+            change nothing) and ``resample`` (the geometry effect alone) as controls.
+        predictors: models that read bone age and/or sex.
+        mask_provider: what marks the artifacts (default ``ground-truth``).
+        variants: outputs per case and inpainter (the study made 3).
+        preset: ``"recommended"`` or ``"study"`` (see :mod:`.presets`): which metrics with
+            which options, and whether variants are averaged per case before scoring.
+        metrics: metric specs overriding the preset's list (names or specs with options).
+        seed: the run's seed; case ``c`` is inpainted with ``derive_seed(seed, c.id)``.
+        prompt: the prompt for prompted backends (``None``: each backend's default).
+        cache_dir: where inpainting results and predictions are cached (``None``: memory
+            only, nothing survives the process).
+        executor: runs batches (default :class:`LocalExecutor` with 2 workers).
+        views: the decomposition views scored (``"total"`` always).
+        chunk_size: cases held in memory at once.
+        inpaint_batch_size: requests per inpainting call (default: the backend's
+            ``batch_size`` attribute, else 8); the variants of a case stay in one batch.
+        predict_batch_size: images per prediction call.
+        progress: show tqdm progress bars.
+        n_samples: cases kept for the report's image grid.
+    """
+
+    dataset: Sequence[Case]
+    inpainters: list[BackendSpec] = attrs.field(converter=lambda v: parse_specs(v, "inpainters"))
+    predictors: list[BackendSpec] = attrs.field(converter=lambda v: parse_specs(v, "predictors"))
+    mask_provider: BackendSpec = attrs.field(default="ground-truth", converter=BackendSpec.parse)
+    variants: int = attrs.field(default=3, validator=_positive)
+    preset: Preset = attrs.field(default="recommended", converter=_preset)
+    metrics: list[BackendSpec] | None = attrs.field(
+        default=None, converter=lambda v: None if v is None else parse_specs(v, "metrics")
+    )
+    seed: int = 0
+    prompt: str | None = None
+    cache_dir: Path | None = attrs.field(
+        default=None, converter=lambda p: None if p is None else Path(p).expanduser()
+    )
+    executor: Executor = attrs.field(factory=lambda: LocalExecutor(2))
+    views: tuple[str, ...] = attrs.field(default=VIEWS, converter=tuple)
+    chunk_size: int = attrs.field(default=16, validator=_positive)
+    inpaint_batch_size: int | None = None
+    predict_batch_size: int = attrs.field(default=32, validator=_positive)
+    progress: bool = True
+    n_samples: int = 2
+
+    def __attrs_post_init__(self) -> None:
+        if not self.inpainters:
+            raise InvalidInputError("an evaluation needs at least one inpainter")
+        if not self.predictors:
+            raise InvalidInputError("an evaluation needs at least one predictor")
+        if "total" not in self.views or not set(self.views) <= set(VIEWS):
+            raise InvalidInputError(
+                f"views must include 'total' and come from {VIEWS}, got {self.views}"
+            )
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **overrides: Any) -> Evaluation:
+        """Build from a JSON-style mapping (see :func:`.config.evaluation_from_config`)."""
+        from .config import evaluation_from_config
+
+        return evaluation_from_config(config, **overrides)
+
+    def metric_specs(self) -> list[BackendSpec]:
+        """The metrics that will run: the explicit list, else the preset's."""
+        if self.metrics is not None:
+            return self.metrics
+        return [BackendSpec(name, opts, label) for label, name, opts in self.preset.metrics]
+
+    def run(self) -> Any:
+        """Run everything and return an :class:`~.result.EvaluationResult`."""
+        from .runner import Runner
+
+        return Runner(self).run()
+
+
+def case_seed(seed: int, case: Case) -> int:
+    """The seed a case's inpainting requests carry."""
+    return derive_seed(seed, "case", case.id)
+
+
+def chunks(n: int, size: int) -> Iterator[range]:
+    """Consecutive ranges of ``size`` covering ``range(n)``."""
+    for start in range(0, n, size):
+        yield range(start, min(n, start + size))

@@ -1,0 +1,89 @@
+"""The manifest written with every result: what ran, on what, how long, at what cost.
+
+It records package versions, the evaluation's options, backends and their options, seeds,
+prompts, a content hash of every input image and mask, timings, counts of computed versus
+cached work, and money spent. Option entries that look like secrets (API keys, tokens) are
+left out, and environment variables are never read into it.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .runner import Runner
+
+__all__ = ["PACKAGES", "build_manifest", "package_versions"]
+
+PACKAGES: tuple[str, ...] = (
+    "radinpaint",
+    "numpy",
+    "scipy",
+    "pandas",
+    "torch",
+    "opencv-python-headless",
+    "opencv-python",
+    "scikit-image",
+    "scikit-learn",
+    "statsmodels",
+    "matplotlib",
+    "pydicom",
+    "safetensors",
+    "openai",
+    "diffusers",
+    "transformers",
+    "timm",
+)
+"""Packages whose installed versions the manifest records (absent ones are left out)."""
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of :data:`PACKAGES` (read from metadata; nothing is imported)."""
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
+    """The manifest of a finished run (JSON-ready)."""
+    ev = runner.ev
+    executor = ev.executor
+    describe = getattr(executor, "describe", None)
+    errors = 0 if table.empty else int(table["error"].notna().sum())
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "versions": package_versions(),
+        "evaluation": {
+            "n_cases": len(ev.dataset),
+            "dataset": getattr(ev.dataset, "description", None) or type(ev.dataset).__name__,
+            "variants": ev.variants,
+            "seed": ev.seed,
+            "prompt": ev.prompt,
+            "views": list(ev.views),
+            "mask_provider": ev.mask_provider.to_dict(),
+            "metrics": [m.to_dict() for m in ev.metric_specs()],
+            "preset": ev.preset.to_dict(),
+            "cache_dir": None if ev.cache_dir is None else str(ev.cache_dir),
+            "executor": describe() if callable(describe) else type(executor).__name__,
+            "chunk_size": ev.chunk_size,
+            "predict_batch_size": ev.predict_batch_size,
+            "inpaint_batch_size": ev.inpaint_batch_size,
+        },
+        "backends": runner.backend_records(),
+        "prompts_sent": sorted(runner.prompts),
+        "counts": {k: round(v, 6) for k, v in runner.counts.items()}
+        | {"rows": len(table), "rows_with_error": errors, "failures": len(runner.failures)},
+        "timings_s": {k: round(v, 3) for k, v in runner.timings.items()},
+        "inputs": runner.input_hashes,
+    }

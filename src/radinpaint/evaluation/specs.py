@@ -1,0 +1,132 @@
+"""Naming a backend to build: registered name, options and the label it gets in reports.
+
+An evaluation can run one backend twice with different options (``gan`` pasting back and
+``gan`` drawing the whole image), so every backend in an evaluation carries a *label*, unique
+within its kind, that names its rows in the table and report.
+
+Accepted forms (:meth:`BackendSpec.parse`):
+
+- ``"telea"``: a registered name, no options, label ``telea``;
+- ``"gan:compositing=raw"``: options after a colon, comma separated, values read as JSON
+  when they parse (``3``, ``true``, ``"x"``) and as text otherwise; label
+  ``gan[compositing=raw]``;
+- ``"gan-raw=gan:compositing=raw"``: an explicit label before ``=``;
+- a mapping ``{"name": "gan", "options": {...}, "label": "gan-raw"}`` (configuration files);
+- an already built backend object (anything with a ``name``), used as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..errors import InvalidInputError
+from ..registry import get_backend
+
+__all__ = ["BackendSpec", "parse_specs"]
+
+_LABEL = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)=([A-Za-z0-9_.\-]+)(:.*)?$")
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@attrs.frozen
+class BackendSpec:
+    """A backend of one kind to build (or already built), and its label.
+
+    Attributes:
+        name: the registered name (or the instance's ``name``).
+        options: keyword options for the backend's factory.
+        label: the name its rows carry; defaults to ``name`` plus the options.
+        instance: a ready backend object; when set, ``options`` are informational only.
+    """
+
+    name: str
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    label: str = attrs.field(default="")
+    instance: Any = attrs.field(default=None, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.label:
+            opts = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+            object.__setattr__(self, "label", f"{self.name}[{opts}]" if opts else self.name)
+
+    @classmethod
+    def parse(cls, value: Any) -> BackendSpec:
+        """Build a spec from any accepted form (see the module docs)."""
+        if isinstance(value, BackendSpec):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            label = ""
+            m = _LABEL.match(text)
+            if m and "=" not in m.group(2):
+                label, text = m.group(1), m.group(2) + (m.group(3) or "")
+            name, _, rest = text.partition(":")
+            options: dict[str, Any] = {}
+            for part in filter(None, (p.strip() for p in rest.split(","))):
+                key, eq, val = part.partition("=")
+                if not eq or not key:
+                    raise InvalidInputError(
+                        f"cannot read option {part!r} in backend spec {value!r}",
+                        fix="write options as NAME:KEY=VALUE,KEY=VALUE (e.g. gan:compositing=raw)",
+                    )
+                options[key.strip()] = _value(val.strip())
+            if not name:
+                raise InvalidInputError(f"empty backend name in {value!r}")
+            return cls(name.strip(), options, label)
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"name", "options", "label"}
+            if "name" not in value or unknown:
+                raise InvalidInputError(
+                    f"a backend entry needs 'name' (and optionally 'options', 'label'); "
+                    f"got keys {sorted(value)}",
+                    fix='write {"name": "gan", "options": {"compositing": "raw"}}',
+                )
+            return cls(str(value["name"]), dict(value.get("options") or {}), value.get("label", ""))
+        name = getattr(value, "name", None)
+        if isinstance(name, str):
+            return cls(name, {}, "", value)
+        raise InvalidInputError(
+            f"cannot use {value!r} as a backend",
+            fix="give a registered name, a {'name': ..., 'options': ...} mapping or a backend",
+        )
+
+    def build(self, kind: str) -> Any:
+        """The backend object: the instance, or ``get_backend(kind, name, **options)``."""
+        if self.instance is not None:
+            return self.instance
+        return get_backend(kind, self.name, **dict(self.options))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (secrets left out of the options)."""
+        from ..cache import public_options
+
+        return {"name": self.name, "label": self.label, "options": public_options(self.options)}
+
+
+def parse_specs(values: Any, what: str) -> list[BackendSpec]:
+    """Parse a list of specs and check their labels are unique."""
+    if values is None:
+        return []
+    if isinstance(values, (str, Mapping, BackendSpec)) or hasattr(values, "name"):
+        values = [values]
+    specs = [BackendSpec.parse(v) for v in values]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.label in seen:
+            raise InvalidInputError(
+                f"two {what} share the label {spec.label!r}",
+                fix="give each a distinct label (LABEL=NAME:OPTIONS, or 'label' in a config)",
+            )
+        seen.add(spec.label)
+    return specs
