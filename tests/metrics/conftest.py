@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 
-def make_table(
+def build_table(
     n_cases: int = 30,
     n_variants: int = 3,
     *,
@@ -53,6 +53,6 @@ def make_table(
 
 
 @pytest.fixture
-def table() -> pd.DataFrame:
-    """30 cases x 3 variants x (identity, redraw) x one predictor, view ``total``."""
-    return make_table()
+def make_table():
+    """The table builder (:func:`build_table`), for tests that need their own sizes."""
+    return build_table

@@ -121,7 +121,7 @@ def leakage(
         border[pad : a.shape[0] - pad, pad : a.shape[1] - pad] = True
         valid &= border
         if valid.any():
-            ssim = 1.0 if n_changed == 0 else float(smap[valid].mean())
+            ssim = float(smap[valid].mean())
         else:
             ssim = math.nan
             note = "no pixel has its SSIM window wholly outside the mask"
