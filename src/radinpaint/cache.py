@@ -249,8 +249,8 @@ def inpaint_cached(
 
     Misses go to the backend in one batched call (a request repeated in the batch is
     computed once); new results are stored; results come back in request order, each with
-    the request's ``case_id`` and ``extra["cache_key"]``. With ``cache=None`` the backend
-    is simply called.
+    the request's ``case_id``, its image's ``source`` and ``extra["cache_key"]``. With
+    ``cache=None`` the backend is simply called.
 
     Raises:
         BackendError: the backend returned a different number of results than requested.
@@ -276,10 +276,15 @@ def inpaint_cached(
         for key, result in zip(todo, fresh, strict=True):
             cache.put(key, result)
             found[key] = attrs.evolve(result, extra={**dict(result.extra), "cache_key": key})
-    return [
-        attrs.evolve(found[key], case_id=request.case_id)
-        for key, request in zip(keys, requests, strict=True)
-    ]
+    return [_for_request(found[key], request) for key, request in zip(keys, requests, strict=True)]
+
+
+def _for_request(result: InpaintResult, request: InpaintRequest) -> InpaintResult:
+    """A shared result relabelled with this request's case id and image source."""
+    image = result.image
+    if image.source != request.image.source:
+        image = attrs.evolve(image, source=request.image.source)
+    return attrs.evolve(result, case_id=request.case_id, image=image)
 
 
 def _checked(

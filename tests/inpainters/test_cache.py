@@ -154,12 +154,14 @@ def test_inpaint_cached_deduplicates_within_a_batch_and_none_means_no_cache(tmp_
     assert backend2.calls == [1, 1]
 
 
-def test_cache_hit_gets_the_requests_case_id(tmp_path):
+def test_cache_hit_gets_the_requests_case_id_and_source(tmp_path):
     cache = ResultCache(tmp_path)
     backend = CountingInpainter()
     inpaint_cached(backend, [_request(case_id="a")], cache)
-    (hit,) = inpaint_cached(backend, [_request(case_id="b")], cache)
-    assert hit.case_id == "b" and backend.calls == [1]
+    r = _request(case_id="b")
+    r = InpaintRequest(attrs.evolve(r.image, source="b.png"), r.mask, case_id="b")
+    (hit,) = inpaint_cached(backend, [r], cache)
+    assert hit.case_id == "b" and hit.image.source == "b.png" and backend.calls == [1]
 
 
 def test_options_change_invalidates(tmp_path):

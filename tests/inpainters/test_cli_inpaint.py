@@ -204,3 +204,26 @@ def test_unknown_backend_and_bad_option_exit_2(tmp_path, files, capsys):
     )
     assert code == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_mask_provider_with_options(tmp_path, capsys):
+    img = radiograph((20, 24), 12)
+    write_image(tmp_path / "nomask.png", img)
+    code = main(
+        [
+            "inpaint",
+            str(tmp_path / "nomask.png"),
+            "--backend",
+            "telea",
+            "--mask-provider",
+            "ground-truth",
+            "--mask-option",
+            "missing=empty",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    side = json.loads((tmp_path / "out" / "nomask_telea_v0.json").read_text())
+    assert side["result"]["flags"] == ["empty-mask"] and side["result"]["bit_depth"] == 12
+    assert "empty-mask" in capsys.readouterr().out
