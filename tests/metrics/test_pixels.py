@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.ndimage import gaussian_filter1d
 from skimage.metrics import structural_similarity
 
@@ -48,22 +49,36 @@ def _ecdf_ks(x, y):
     return np.max(np.abs(fx - fy))
 
 
-def test_distances_match_ecdf_and_sorted_difference() -> None:
+@pytest.mark.parametrize("depth", [8, 12, 16])
+def test_distances_match_scipy_and_ecdf_on_the_grey_levels(depth) -> None:
     x = _image(3) / 255.0
     y = np.clip(x * 0.8 + 0.1, 0, 1)
     m = np.zeros(x.shape, bool)
     m[5:15, 5:25] = True
     hand = np.zeros(x.shape, bool)
     hand[20:, 30:] = True
-    d = intensity_distances(x, y, Mask(m), anatomy=hand)
+    d = intensity_distances(x, y, Mask(m), anatomy=hand, bit_depth=depth)
     assert set(d) == {"image", "in-mask", "out-of-mask", "anatomy"}
+    top = 2**depth - 1
+    qx, qy = np.rint(x * top) / top, np.rint(y * top) / top
     for region, sel in (("in-mask", m), ("out-of-mask", ~m), ("anatomy", hand)):
-        a, b = x[sel], y[sel]
+        a, b = qx[sel], qy[sel]
+        assert d[region].ks == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
         assert d[region].ks == pytest.approx(_ecdf_ks(a, b), abs=1e-12)
+        assert d[region].wasserstein == pytest.approx(stats.wasserstein_distance(a, b), abs=1e-12)
         # equal sample sizes: W1 is the mean gap between sorted samples
         assert d[region].wasserstein == pytest.approx(np.mean(np.abs(np.sort(a) - np.sort(b))))
+        assert d[region].mean_shift == pytest.approx(b.mean() - a.mean())
         assert d[region].n_pixels == sel.sum()
     assert pixel_sd(x, hand) == pytest.approx(x[hand].std())
+
+
+def test_distances_default_to_the_radiograph_bit_depth() -> None:
+    u = _image(4).astype(np.uint16) * 16
+    x = Radiograph.from_uint(u, 12)
+    y = x.with_pixels(np.clip(x.pixels + 1 / 4095, 0, 1))  # one 12-bit level brighter
+    d = intensity_distances(x, y)["image"]
+    assert d.wasserstein == pytest.approx(np.mean(np.rint(y.pixels * 4095.0) - u) / 4095)
 
 
 def test_leakage_counts_changes_at_the_bit_depth() -> None:
@@ -121,3 +136,26 @@ def test_full_mask_and_shape_mismatch() -> None:
         leakage(x, x[:10], None)
     with pytest.raises(ShapeMismatchError):
         intensity_distances(x, x, np.zeros((3, 3), bool))
+
+
+def test_real_radiograph_paste_back_versus_redraw(rsna_samples) -> None:
+    """On a real RSNA radiograph: classical inpainting leaks nothing, a global redraw does."""
+    import cv2
+    from PIL import Image
+
+    u8 = np.asarray(Image.open(rsna_samples / "with-markers" / "1381_small.png").convert("L"))
+    x = Radiograph.from_uint(u8, 8)
+    mask = np.zeros(u8.shape, bool)
+    mask[40:90, 30:110] = True
+    inpainted = cv2.inpaint(u8, mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    out = Radiograph.from_uint(inpainted, 8)
+    leak = leakage(x, out, mask)
+    assert leak.n_changed == 0 and leak.psnr == math.inf
+    assert leak.ssim == pytest.approx(1.0, abs=1e-12)
+    d = intensity_distances(x, out, mask)
+    assert d["out-of-mask"].ks == 0.0 and d["in-mask"].ks > 0.0
+    redraw = x.with_pixels(x.pixels**1.3)
+    leak2 = leakage(x, redraw, mask)
+    assert leak2.changed_fraction > 0.3 and leak2.ssim < 1.0 and math.isfinite(leak2.psnr)
+    h = study_histograms([x, out, redraw])
+    assert h.pooled.sum() == pytest.approx(1.0) and h.pixel_sd[2] != h.pixel_sd[0]

@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._common import as_pixels, as_region
+from ._common import as_pixels, as_region, bit_depth_of
 
 __all__ = [
     "IntensityHistograms",
@@ -147,19 +147,27 @@ class RegionDistance:
     note: str = ""
 
 
-def _distance(region: str, a: np.ndarray, b: np.ndarray) -> RegionDistance:
-    from scipy import stats
+def _distance(region: str, a: np.ndarray, b: np.ndarray, top: int) -> RegionDistance:
+    """Distances between two samples of integer grey levels in ``[0, top]``.
 
+    The empirical CDFs are step functions that jump only at grey levels, so both
+    distances follow exactly from cumulative level counts: KS is the largest CDF gap over
+    the levels, and the 1-Wasserstein distance (the area between the CDFs) is the sum of
+    the gaps times the level width ``1 / top``. This is O(N + levels) instead of sorting
+    millions of pixels, and equals ``scipy.stats.ks_2samp`` and
+    ``scipy.stats.wasserstein_distance`` on the same levels (checked in the tests).
+    """
     if a.size == 0:
         nan = math.nan
         return RegionDistance(region, nan, nan, nan, nan, nan, 0, "empty region")
-    if np.array_equal(a, b):
-        ks = wd = 0.0
-    else:
-        ks = float(stats.ks_2samp(a, b).statistic)
-        wd = float(stats.wasserstein_distance(a, b))
+    fa = np.cumsum(np.bincount(a, minlength=top + 1)) / a.size
+    fb = np.cumsum(np.bincount(b, minlength=top + 1)) / b.size
+    gap = np.abs(fa - fb)
+    ks = float(gap.max())
+    wd = float(gap[:-1].sum() / top)
+    av, bv = a / top, b / top
     return RegionDistance(
-        region, ks, wd, float(b.mean() - a.mean()), float(a.std()), float(b.std()), a.size
+        region, ks, wd, float(bv.mean() - av.mean()), float(av.std()), float(bv.std()), a.size
     )
 
 
@@ -168,11 +176,19 @@ def intensity_distances(
     output: object,
     mask: object | None = None,
     anatomy: object | None = None,
+    *,
+    bit_depth: int | None = None,
 ) -> Mapping[str, RegionDistance]:
     """KS and Wasserstein distances between original and output pixels, by region.
 
-    Method: ``scipy.stats.ks_2samp`` (statistic only: with ~10^6 pixels every p-value is
-    ~0 and says nothing) and ``scipy.stats.wasserstein_distance`` on the pixel values of
+    Method: pixels are quantized to the grey levels of ``bit_depth``
+    (``q = rint(x * (2^d - 1))``, as :func:`~radinpaint.metrics.leakage` does); the
+    two-sample Kolmogorov-Smirnov statistic (largest gap between the empirical CDFs; no
+    p-value: with ~10^6 pixels every p-value is ~0 and says nothing) and the 1-Wasserstein
+    distance (area between the CDFs, in intensity units of [0, 1]) are computed exactly
+    from cumulative level counts; they equal ``scipy.stats.ks_2samp(...).statistic`` and
+    ``scipy.stats.wasserstein_distance`` on the quantized values, in O(N) rather than
+    O(N log N) (a 1600x2080 radiograph takes well under a second instead of many). Regions:
     the whole image, inside the artifact mask, outside it, and over the hand (anatomy
     mask), each when its mask is given. Identical pixels give exactly 0.
 
@@ -180,12 +196,16 @@ def intensity_distances(
         original, output: radiographs or 2-D arrays of one shape, values in [0, 1].
         mask: the artifact mask (bool), or None.
         anatomy: the hand mask (bool), or None.
+        bit_depth: grey levels to compare at; default the original's (a Radiograph), else
+            16.
 
     Returns:
         ``{region: RegionDistance}`` for ``"image"`` and each region whose mask is given.
 
     References:
         Massey FJ (1951). The Kolmogorov-Smirnov test for goodness of fit. JASA 46:68-78.
+        Vallender SS (1974). Calculation of the Wasserstein distance between probability
+        distributions on the line. Theory Probab Appl 18:784-786.
         Ramdas A, Garcia N, Cuturi M (2017). On Wasserstein two-sample testing. Entropy
         19:47.
     """
@@ -200,10 +220,16 @@ def intensity_distances(
         )
     m = as_region(mask, a.shape, "mask")
     h = as_region(anatomy, a.shape, "anatomy")
-    out = {"image": _distance("image", a.ravel(), b.ravel())}
+    depth = bit_depth if bit_depth is not None else bit_depth_of(original, 16)
+    if depth is None or not 1 <= int(depth) <= 16:
+        raise InvalidInputError(f"bit_depth must be between 1 and 16, got {depth!r}")
+    top = (1 << int(depth)) - 1
+    qa = np.rint(np.clip(a, 0.0, 1.0) * top).astype(np.int64)
+    qb = np.rint(np.clip(b, 0.0, 1.0) * top).astype(np.int64)
+    out = {"image": _distance("image", qa.ravel(), qb.ravel(), top)}
     if m is not None:
-        out["in-mask"] = _distance("in-mask", a[m], b[m])
-        out["out-of-mask"] = _distance("out-of-mask", a[~m], b[~m])
+        out["in-mask"] = _distance("in-mask", qa[m], qb[m], top)
+        out["out-of-mask"] = _distance("out-of-mask", qa[~m], qb[~m], top)
     if h is not None:
-        out["anatomy"] = _distance("anatomy", a[h], b[h])
+        out["anatomy"] = _distance("anatomy", qa[h], qb[h], top)
     return out
