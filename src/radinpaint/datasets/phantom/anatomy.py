@@ -25,49 +25,49 @@ __all__ = ["Shape", "Subject", "build_skeleton", "sample_bone_age", "sample_subj
 
 # Carpal centres: name -> (appearance in maturity months, centre (x, y), semi-axes, angle deg).
 CARPALS: dict[str, tuple[float, tuple[float, float], tuple[float, float], float]] = {
-    "capitate": (3.0, (0.02, -0.19), (0.085, 0.13), 8.0),
-    "hamate": (5.0, (-0.19, -0.16), (0.075, 0.105), -12.0),
-    "triquetrum": (30.0, (-0.28, -0.33), (0.065, 0.055), 20.0),
-    "lunate": (45.0, (-0.07, -0.39), (0.072, 0.062), 0.0),
-    "trapezium": (62.0, (0.35, -0.19), (0.07, 0.062), 30.0),
-    "trapezoid": (68.0, (0.2, -0.12), (0.05, 0.056), 10.0),
-    "scaphoid": (72.0, (0.18, -0.36), (0.055, 0.11), 50.0),
-    "pisiform": (135.0, (-0.31, -0.38), (0.035, 0.035), 0.0),
+    "capitate": (3.0, (0.02, -0.225), (0.085, 0.112), 8.0),
+    "hamate": (5.0, (-0.21, -0.2), (0.075, 0.095), -12.0),
+    "triquetrum": (30.0, (-0.31, -0.39), (0.065, 0.055), 20.0),
+    "lunate": (45.0, (-0.07, -0.46), (0.07, 0.06), 0.0),
+    "trapezium": (62.0, (0.37, -0.24), (0.068, 0.06), 30.0),
+    "trapezoid": (68.0, (0.2, -0.16), (0.05, 0.055), 10.0),
+    "scaphoid": (72.0, (0.2, -0.42), (0.055, 0.105), 50.0),
+    "pisiform": (135.0, (-0.34, -0.45), (0.035, 0.035), 0.0),
 }
 
 # Rays: 1 thumb .. 5 little finger. Metacarpal base and head (unit M, before breadth scaling).
 _MC_BASE = {1: (0.4, -0.1), 2: (0.23, 0.02), 3: (0.0, 0.0), 4: (-0.22, 0.0), 5: (-0.41, -0.05)}
 _MC_HEAD = {1: (0.8, 0.43), 2: (0.42, 0.96), 3: (0.04, 1.0), 4: (-0.32, 0.88), 5: (-0.64, 0.74)}
 _MC_W = {
-    1: (0.208, 0.137, 0.195),
-    2: (0.208, 0.13, 0.195),
-    3: (0.208, 0.13, 0.208),
-    4: (0.169, 0.117, 0.182),
-    5: (0.169, 0.111, 0.169),
+    1: (0.245, 0.162, 0.23),
+    2: (0.245, 0.153, 0.23),
+    3: (0.245, 0.153, 0.245),
+    4: (0.199, 0.138, 0.215),
+    5: (0.199, 0.131, 0.199),
 }  # base, shaft, head widths
 _FINGER_ANGLE = {1: 36.0, 2: 8.0, 3: 1.0, 4: -7.0, 5: -16.0}  # degrees from +y towards +x
 _PP_LEN = {1: 0.5, 2: 0.62, 3: 0.68, 4: 0.64, 5: 0.52}
 _MP_LEN = {2: 0.37, 3: 0.44, 4: 0.42, 5: 0.3}
 _DP_LEN = {1: 0.36, 2: 0.27, 3: 0.28, 4: 0.28, 5: 0.25}
 _PP_W = {
-    1: (0.182, 0.124, 0.15),
-    2: (0.182, 0.111, 0.143),
-    3: (0.189, 0.117, 0.15),
-    4: (0.182, 0.111, 0.143),
-    5: (0.156, 0.098, 0.124),
+    1: (0.215, 0.146, 0.177),
+    2: (0.215, 0.131, 0.169),
+    3: (0.223, 0.138, 0.177),
+    4: (0.215, 0.131, 0.169),
+    5: (0.184, 0.116, 0.146),
 }
 _MP_W = {
-    2: (0.15, 0.098, 0.117),
-    3: (0.156, 0.101, 0.124),
-    4: (0.15, 0.098, 0.117),
-    5: (0.13, 0.085, 0.104),
+    2: (0.177, 0.116, 0.138),
+    3: (0.184, 0.119, 0.146),
+    4: (0.177, 0.116, 0.138),
+    5: (0.153, 0.1, 0.123),
 }
 _DP_W = {
-    1: (0.15, 0.085, 0.104),
-    2: (0.117, 0.065, 0.085),
-    3: (0.124, 0.068, 0.088),
-    4: (0.117, 0.065, 0.086),
-    5: (0.104, 0.058, 0.078),
+    1: (0.177, 0.1, 0.123),
+    2: (0.138, 0.077, 0.1),
+    3: (0.146, 0.08, 0.104),
+    4: (0.138, 0.077, 0.101),
+    5: (0.123, 0.068, 0.092),
 }
 
 # Epiphysis appearance and fusion (start, end), in maturity months (boys' timetable).
@@ -157,10 +157,10 @@ class Shape:
 
 
 def sample_bone_age(rng: np.random.Generator) -> float:
-    """A bone age (months) resembling the RSNA training distribution (mostly 60-200)."""
+    """A bone age in whole months resembling the RSNA training distribution (mostly 60-200)."""
     if rng.random() < 0.12:
-        return float(rng.uniform(0.0, 228.0))
-    return float(np.clip(rng.normal(132.0, 38.0), 1.0, 228.0))
+        return float(round(rng.uniform(1.0, 228.0)))
+    return float(round(np.clip(rng.normal(132.0, 38.0), 1.0, 228.0)))
 
 
 def _smooth(x: float) -> float:
@@ -196,11 +196,11 @@ def sample_subject(
         male=is_male,
         maturity=float(maturity),
         hand_length_mm=float(length),
-        breadth=float(1.0 + sign * 0.055 * strength + rng.normal(0.0, 0.04)),
+        breadth=float(1.0 + sign * 0.065 * strength + rng.normal(0.0, 0.04)),
         shaft=float(1.0 + sign * 0.075 * strength + rng.normal(0.0, 0.055)),
         index_ring=float(0.975 - sign * 0.018 * strength + rng.normal(0.0, 0.018)),
         carpal_scale=float(1.0 + sign * 0.04 * strength + rng.normal(0.0, 0.045)),
-        soft_tissue=float(math.exp(rng.normal(0.0, 0.12))),
+        soft_tissue=float(math.exp(rng.normal(-0.06 * sign * strength, 0.12))),
         density=float(math.exp(rng.normal(0.0, 0.08))),
         timing=timing,
         angles={r: float(rng.normal(0.0, 3.5)) for r in range(1, 6)},
@@ -377,12 +377,12 @@ class _Builder:
                 continue
             angular = _smooth((m - appear) / 110.0)
             wob = wobble * np.array([[angular, 1.0]])
-            scale = 1.25 * s.carpal_scale * grow
+            scale = 1.55 * s.carpal_scale * grow
             roundish = 1.0 - 0.5 * angular
             ax = axes[0] * scale
             ay = axes[1] * scale
             ax, ay = ax + (ay - ax) * 0.5 * roundish * 0.0, ay
-            c = np.array([centre[0] * s.breadth, centre[1]]) * (0.92 + 0.08 * s.carpal_scale)
+            c = np.array([centre[0] * s.breadth * 1.1, centre[1]]) * (0.92 + 0.08 * s.carpal_scale)
             outer = ellipse(c, ax, ay, angle, n=24, wobble=wob)
             inner = ellipse(c, ax * 0.72, ay * 0.72, angle, n=16, wobble=wob)
             self.shapes.append(
@@ -403,10 +403,10 @@ def build_skeleton(subject: Subject) -> tuple[list[Shape], dict[str, np.ndarray]
     s = subject
     bld = _Builder(s)
     marks: dict[str, np.ndarray] = {}
-    young = 1.0 - 0.12 * (1.0 - _smooth(bld.m / 120.0))  # short fingers in infancy
+    young = 0.93 - 0.1 * (1.0 - _smooth(bld.m / 120.0))  # short fingers in infancy
     for ray in range(1, 6):
-        base = np.array([_MC_BASE[ray][0] * s.breadth, _MC_BASE[ray][1]])
-        head = np.array([_MC_HEAD[ray][0] * s.breadth, _MC_HEAD[ray][1]])
+        base = np.array([_MC_BASE[ray][0] * s.breadth * 1.1, _MC_BASE[ray][1]])
+        head = np.array([_MC_HEAD[ray][0] * s.breadth * 1.18, _MC_HEAD[ray][1]])
         head = base + (head - base) * s.lengths[ray]
         epi = "mc1" if ray == 1 else "mc"
         bw, sw, hw = _MC_W[ray]
@@ -435,11 +435,11 @@ def build_skeleton(subject: Subject) -> tuple[list[Shape], dict[str, np.ndarray]
             p = q + bend * gap * 0.8
         marks[f"tip{ray}"] = p + direction * 0.03
     # Forearm: radius (thumb side) and ulna, distal ends near the carpus.
-    r_end = np.array([0.19 * s.breadth, -0.56])
-    u_end = np.array([-0.27 * s.breadth, -0.6])
+    r_end = np.array([0.19 * s.breadth, -0.62])
+    u_end = np.array([-0.28 * s.breadth, -0.66])
     tilt = np.array([0.04, -1.0])
-    bld.tubular("radius", r_end + 2.2 * tilt, r_end, (0.26, 0.22, 0.44), "radius", False, 0.09)
-    bld.tubular("ulna", u_end + 2.2 * tilt, u_end, (0.2, 0.15, 0.21), "ulna", False, 0.075)
+    bld.tubular("radius", r_end + 2.2 * tilt, r_end, (0.3, 0.25, 0.5), "radius", False, 0.09)
+    bld.tubular("ulna", u_end + 2.2 * tilt, u_end, (0.23, 0.17, 0.24), "ulna", False, 0.075)
     marks["radius_end"] = r_end
     marks["ulna_end"] = u_end
     bld.carpals()

@@ -46,7 +46,7 @@ def _initials(rng: np.random.Generator) -> str:
 
 
 def _text_size(text: str, font: int, height: float, thick: int) -> tuple[float, int, int]:
-    (w, h), base = cv2.getTextSize(text, font, 1.0, thick)
+    (w, h), _ = cv2.getTextSize(text, font, 1.0, thick)
     scale = height / max(h, 1)
     (w, h), _base = cv2.getTextSize(text, font, scale, thick)
     return scale, w, h
@@ -56,11 +56,11 @@ def _plate(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray,
     """A lead marker: a rounded plastic plate with a big L or R and the initials."""
     letter = "L" if rng.random() < 0.85 else "R"
     initials = _initials(rng)
-    unit = size * rng.uniform(0.045, 0.075)  # height of the big letter
+    unit = size * rng.uniform(0.055, 0.095)  # height of the big letter
     style = int(rng.integers(0, 4))
     font = cv2.FONT_HERSHEY_SIMPLEX if rng.random() < 0.8 else cv2.FONT_HERSHEY_DUPLEX
     thick = max(2, round(unit * rng.uniform(0.16, 0.22)))
-    small = unit * rng.uniform(0.45, 0.6)
+    small = unit * rng.uniform(0.45, 0.65)
     sthick = max(1, round(thick * 0.6))
     pad = round(unit * 0.45)
     if style == 3:  # bare serif letter, no plate (as on some older frames)
@@ -230,10 +230,10 @@ def burn_in(
     body_all = np.zeros(clean.shape, np.float32)
     ink_all = np.zeros(clean.shape, np.float32)
     comps: list[dict[str, Any]] = []
-    ink_level = float(rng.uniform(0.9, 1.0))
+    ink_level = float(rng.uniform(0.93, 1.0))
     for maker in makers:
         body, ink, info = maker(rng, size)
-        if rng.random() < 0.75:
+        if rng.random() < 0.9:
             angle = angle_deg + float(rng.normal(0.0, 8.0))
         else:
             angle = float(rng.uniform(-180.0, 180.0))
@@ -241,6 +241,14 @@ def burn_in(
             angle += 90.0
         soft_ok = rng.random() < 0.15
         where = _place(rng, ink.shape, angle, size, anatomy, bone, field, soft_ok)
+        for shrink in (0.75, 0.55):
+            if where is not None:
+                break
+            # No room beside the hand: a smaller marker, then over soft tissue too.
+            small = (max(4, int(ink.shape[1] * shrink)), max(4, int(ink.shape[0] * shrink)))
+            ink = cv2.resize(ink, small, interpolation=cv2.INTER_AREA)
+            body = cv2.resize(body, small, interpolation=cv2.INTER_AREA)
+            where = _place(rng, ink.shape, angle, size, anatomy, bone, field, shrink < 0.6)
         if where is None:
             continue
         layer_ink = _warp(ink, angle, where, size).astype(np.float32) * np.float32(1 / 255)

@@ -84,10 +84,10 @@ def sample_acquisition(rng: np.random.Generator, subject: Subject, size: int) ->
     unit_mm = subject.hand_length_mm / 2.95
     zoom = math.exp(rng.normal(0.0, 0.08))
     # Technologists frame the hand: the field follows hand size only partly.
-    scale = size * 0.245 * zoom * (subject.hand_length_mm / 150.0) ** 0.3
-    angle = float(rng.normal(0.0, 6.0)) if rng.random() < 0.85 else float(rng.normal(0.0, 22.0))
+    scale = size * 0.228 * zoom * (subject.hand_length_mm / 150.0) ** 0.3
+    angle = float(rng.normal(0.0, 6.0)) if rng.random() < 0.85 else float(rng.normal(0.0, 14.0))
     cx = size * (0.5 + rng.normal(0.0, 0.035))
-    cy = size * (0.44 + rng.normal(0.0, 0.03))
+    cy = size * (0.46 + rng.normal(0.0, 0.025))
     # (cx, cy) is where hand point (0.1, 0.95) lands.
     geo0 = Geometry(size, scale, angle, (0.0, 0.0))
     off = geo0.to_px(np.array([0.1, 0.95]))
@@ -127,16 +127,21 @@ def _soft_tissue(subject: Subject, marks: dict[str, np.ndarray], geo: Geometry) 
     canvas = np.zeros((size, size), np.float32)
     young = 1.0 + 0.35 * (1.0 - min(1.0, subject.maturity / 120.0))  # chubby infants
     tissue = subject.soft_tissue * young
-    widths = {1: 0.28, 2: 0.25, 3: 0.26, 4: 0.25, 5: 0.22}
+    widths = {1: 0.36, 2: 0.32, 3: 0.33, 4: 0.31, 5: 0.28}
     for ray in range(1, 6):
         head = marks[f"mc{ray}_head"]
         tip = marks[f"tip{ray}"]
         w = widths[ray] * tissue * (0.85 + 0.15 * subject.shaft)
         n = 4
+        w_tip = w * 0.75
+        axis = tip - head
+        axis_len = float(np.hypot(*axis)) or 1.0
+        # The round cap of the last segment ends just past the distal phalanx.
+        end = tip - axis / axis_len * (0.5 * w_tip - 0.01)
         for k in range(n):
-            p0 = head + (tip - head) * (k / n)
-            p1 = head + (tip - head) * ((k + 1) / n)
-            thick = max(1, round(geo.scale * w * (1.0 - 0.18 * k / n)))
+            p0 = head + (end - head) * (k / n)
+            p1 = head + (end - head) * ((k + 1) / n)
+            thick = max(1, round(geo.scale * w * (1.0 - 0.25 * (k + 1) / n)))
             a, b = geo.to_px(np.stack([p0, p1]))
             cv2.line(canvas, _pt(a), _pt(b), 1.0, thick, cv2.LINE_8, _SHIFT)
     m = marks
@@ -187,6 +192,7 @@ def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
         outer = geo.to_px(s.outer)
         inner = geo.to_px(s.inner) if s.inner is not None else None
         groups.setdefault(s.group, []).append((s, outer, inner))
+    soft = max(0.7, 0.025 * geo.scale)
     for items in groups.values():
         allpts = np.vstack([o for _, o, _ in items])
         x0 = max(math.floor(allpts[:, 0].min()) - 3, 0)
@@ -196,6 +202,7 @@ def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
         if x1 <= x0 or y1 <= y0:
             continue
         patch = np.zeros((y1 - y0, x1 - x0), np.float32)
+        hollow = np.zeros_like(patch)
         off = np.array([x0, y0], np.float64)
         for s, outer, inner in items:
             if s.kind == "line":
@@ -213,8 +220,15 @@ def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
             cv2.fillPoly(patch, [_poly(outer - off)], float(s.density), cv2.LINE_8, _SHIFT)
             if inner is not None:
                 cv2.fillPoly(
-                    patch, [_poly(inner - off)], float(s.inner_density), cv2.LINE_8, _SHIFT
+                    hollow,
+                    [_poly(inner - off)],
+                    float(s.density - s.inner_density),
+                    cv2.LINE_8,
+                    _SHIFT,
                 )
+        # The medulla fades smoothly into the cortex, as through a hollow cylinder.
+        hollow = cv2.GaussianBlur(hollow, (0, 0), soft)
+        patch = np.where(patch > 0, np.maximum(patch - hollow, 0.0), patch)
         acc[y0:y1, x0:x1] += patch
     return acc
 
@@ -265,11 +279,11 @@ def render_clean(
     bone_mask = bone > 0.05
     tex = _texture(rng, size, geo.scale)
     bone *= 1.0 + 0.07 * tex
-    att = 0.3 * tissue + 0.6 * bone
+    att = 0.21 * tissue + 0.47 * bone
     if acq.blur > 0.05:
         att = cv2.GaussianBlur(att, (0, 0), acq.blur)
     k = acq.exposure
-    v = (1.0 - np.exp(-k * att)) * np.float32(1.0 / (1.0 - math.exp(-k * 0.95)))
+    v = (1.0 - np.exp(-k * att)) * np.float32(1.0 / (1.0 - math.exp(-k * 0.9)))
     np.clip(v, 0.0, 1.0, out=v)
     v = np.power(v, np.float32(acq.gamma), dtype=np.float32)
     img = acq.background + (acq.peak - acq.background) * v
