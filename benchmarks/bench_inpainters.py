@@ -218,7 +218,7 @@ def main() -> None:
         cells = []
         for size in (512, 2048):
             ratio = (
-                f" ({row[size] / ref[size]:6.0f}x identity)" if ref and name != "identity" else ""
+                f" ({row[size] / ref[size]:6.1f}x identity)" if ref and name != "identity" else ""
             )
             cells.append(f"{size}: {row[size]:9.2f} ms{ratio}")
         print(f"  {name:14s} " + "   ".join(cells))
