@@ -1,10 +1,22 @@
-"""The diffusers inpainting backends (registered by this plugin module)."""
+"""Plugin module of the ``diffusers`` inpainter (local or hub inpainting pipelines).
+
+Importing this module is cheap: torch and diffusers are imported only when a backend runs
+(see :mod:`radinpaint.inpainters.diffusers_backend`).
+"""
 
 from __future__ import annotations
 
 from ..hookspecs import Register, hookimpl
+from .diffusers_backend import DiffusersInpainter
+
+__all__ = ["DiffusersInpainter"]
 
 
 @hookimpl
 def radinpaint_register_inpainters(register: Register) -> None:
-    """Register this module's backends."""
+    """Register the ``diffusers`` inpainter."""
+    register(
+        "diffusers",
+        DiffusersInpainter,
+        summary="Any diffusers inpainting pipeline (SD/SDXL inpaint, Flux Fill), offline",
+    )
