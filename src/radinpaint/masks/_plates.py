@@ -1,0 +1,190 @@
+"""Grouping glyphs into markers and finding the plate that holds them.
+
+Internal to :mod:`radinpaint.masks.markers`. A lead marker is a plastic plate (a flat
+rectangle, often rotated, a little brighter or darker than the background) holding one or
+more lead letters. Once the letters are found (:mod:`._glyphs`), the plate is grown from the
+grey level right around them: every pixel within a tolerance of that level, connected to the
+letters, inside a window a little larger than the letter group. The plate is accepted when
+that region is rectangular (fills most of its minimum-area rotated rectangle), stops before
+the window's edges (so it is not the background) and is larger than the letters; its mask is
+then the rotated rectangle itself, which also covers the plate's hanging hole and rim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+
+from ._glyphs import Glyph
+
+__all__ = ["Marker", "find_plate", "glyph_mask", "group_glyphs"]
+
+_PLATE_TOLERANCE = 0.25
+_MIN_RECT_FILL = 0.75
+
+
+@attrs.frozen
+class Marker:
+    """A group of glyphs, with the plate holding them when one was found (working pixels)."""
+
+    glyphs: tuple[Glyph, ...]
+    plate: np.ndarray | None = attrs.field(default=None, repr=False, eq=False)
+    plate_box: tuple[int, int, int, int] | None = None
+    plate_score: float = 0.0
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """Bounding box of the glyphs."""
+        return (
+            min(g.box[0] for g in self.glyphs),
+            min(g.box[1] for g in self.glyphs),
+            max(g.box[2] for g in self.glyphs),
+            max(g.box[3] for g in self.glyphs),
+        )
+
+    @property
+    def score(self) -> float:
+        """Best glyph score."""
+        return max(g.score for g in self.glyphs)
+
+
+def _gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
+    return float(np.hypot(dx, dy))
+
+
+def group_glyphs(glyphs: Sequence[Glyph], *, spacing: float = 0.8) -> list[tuple[Glyph, ...]]:
+    """Join glyphs closer than ``spacing`` times the larger glyph's longer side."""
+    n = len(glyphs)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            gi, gj = glyphs[i], glyphs[j]
+            size = max(gi.width, gi.height, gj.width, gj.height)
+            if _gap(gi.box, gj.box) <= spacing * size:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[Glyph]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(glyphs[i])
+    return [tuple(g) for g in groups.values()]
+
+
+def _paint(shape: tuple[int, int], glyphs: Sequence[Glyph]) -> np.ndarray:
+    out = np.zeros(shape, dtype=bool)
+    for g in glyphs:
+        x0, y0, x1, y1 = g.box
+        out[y0:y1, x0:x1] |= g.region
+    return out
+
+
+def glyph_mask(shape: tuple[int, int], glyphs: Sequence[Glyph]) -> np.ndarray:
+    """The pixels of ``glyphs`` painted into an array of ``shape``."""
+    return _paint(shape, glyphs)
+
+
+def find_plate(
+    image: np.ndarray,
+    glyphs: Sequence[Glyph],
+    hand: np.ndarray | None,
+    noise: float,
+) -> Marker:
+    """The marker made of ``glyphs``, with its plate if one can be found around them."""
+    import cv2
+    from scipy import ndimage as ndi
+
+    h, w = image.shape
+    marker = Marker(tuple(glyphs))
+    letters = _paint((h, w), glyphs)
+    x0, y0, x1, y1 = marker.box
+    size = max(x1 - x0, y1 - y0)
+    stroke = max(2.0, float(np.median([g.stroke for g in glyphs])))
+    r0 = max(2, round(0.3 * stroke))
+    r1 = r0 + max(3, round(0.3 * stroke))
+    pad = round(1.2 * size) + r1
+    wx0, wy0 = max(0, x0 - pad), max(0, y0 - pad)
+    wx1, wy1 = min(w, x1 + pad), min(h, y1 + pad)
+    win = image[wy0:wy1, wx0:wx1]
+    let = letters[wy0:wy1, wx0:wx1]
+
+    def grow(mask: np.ndarray, r: int) -> np.ndarray:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        return cv2.dilate(mask.astype(np.uint8), k) > 0
+
+    near = grow(let, r1) & ~grow(let, r0)
+    if near.sum() < 10:
+        return marker
+    level = float(np.median(win[near]))
+    smooth = cv2.GaussianBlur(win, (0, 0), 1.5)
+    # the plate's outline is a sharp edge even where the plate is as grey as the background;
+    # the edge threshold comes from the gradients on the plate next to the letters (noise)
+    u8 = np.clip(win * 255.0, 0, 255).astype(np.uint8)
+    u8 = cv2.GaussianBlur(cv2.medianBlur(cv2.medianBlur(u8, 5), 5), (0, 0), 1.0)
+    low = max(5.0, 255.0 * 4.0 * noise)
+    edges = cv2.Canny(u8, low, 2.0 * low, L2gradient=True) > 0
+    free = ~grow(edges, 2) & (np.abs(smooth - level) <= _PLATE_TOLERANCE)
+    if hand is not None:
+        free &= ~hand[wy0:wy1, wx0:wx1]
+    labels, _ = ndi.label(free)
+    ids = np.unique(labels[near & free])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return marker
+    counts = np.bincount(labels[near & free], minlength=labels.max() + 1)
+    ids = ids[counts[ids] >= max(4, 0.05 * counts[ids].sum())]
+    region = ndi.binary_fill_holes(np.isin(labels, ids) | grow(let, r0))
+    region = (
+        cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    )
+    region = ndi.binary_fill_holes(region)
+    # a plate ends inside the window, except where the window is cut by the image border
+    edges = [
+        (region[0, :].mean(), wy0 > 0),
+        (region[-1, :].mean(), wy1 < h),
+        (region[:, 0].mean(), wx0 > 0),
+        (region[:, -1].mean(), wx1 < w),
+    ]
+    if any(frac > 0.25 and inside for frac, inside in edges):
+        return marker
+    solid = region | let
+    contours, _ = cv2.findContours(solid.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    hull = cv2.convexHull(np.vstack(contours))
+    rect = cv2.minAreaRect(hull)
+    (rw, rh) = rect[1]
+    rect_area = max(rw * rh, 1.0)
+    hull_area = max(cv2.contourArea(hull), 1.0)
+    fill = hull_area / rect_area
+    solidity = float(solid.sum()) / hull_area
+    letters_area = float(let.sum())
+    if fill < _MIN_RECT_FILL or solidity < 0.5 or hull_area < 1.5 * letters_area:
+        return marker
+    if min(rw, rh) < 0.6 * min(x1 - x0, y1 - y0):
+        return marker
+    corners = cv2.boxPoints(rect)
+    plate_win = np.zeros(region.shape, dtype=np.uint8)
+    cv2.fillPoly(plate_win, [np.round(corners).astype(np.int32)], 1)
+    plate = np.zeros((h, w), dtype=bool)
+    plate[wy0:wy1, wx0:wx1] = plate_win > 0
+    if hand is not None:
+        plate &= ~_core(hand)
+    plate |= letters
+    ys, xs = np.nonzero(plate)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Marker(tuple(glyphs), plate, box, float(np.clip((fill - 0.7) / 0.25, 0, 1)))
+
+
+def _core(hand: np.ndarray) -> np.ndarray:
+    """The hand without a thin outer rim (the plate may cover the skin's edge)."""
+    import cv2
+
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    return cv2.erode(hand.astype(np.uint8), k) > 0

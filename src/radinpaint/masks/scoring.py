@@ -1,0 +1,133 @@
+"""Scoring masks against known ones: pixel IoU, recall, precision, and box/polygon coverage.
+
+Used by ``benchmarks/bench_masks.py`` and the tests; useful to anyone checking a mask provider
+against their own annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+import numpy as np
+
+from ..records import Mask, MaskComponent, check_same_shape
+
+__all__ = [
+    "PixelScores",
+    "component_precision",
+    "region_coverage",
+    "region_mask",
+    "score_pixels",
+]
+
+
+@attrs.frozen
+class PixelScores:
+    """Pixel counts of a predicted mask against a true one, and the rates they give.
+
+    Attributes:
+        tp: pixels in both; fp: predicted only; fn: true only.
+    """
+
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def iou(self) -> float:
+        """Intersection over union; 1.0 when both masks are empty."""
+        union = self.tp + self.fp + self.fn
+        return 1.0 if union == 0 else self.tp / union
+
+    @property
+    def recall(self) -> float:
+        """Fraction of true pixels predicted; 1.0 when nothing was to be found."""
+        return 1.0 if self.tp + self.fn == 0 else self.tp / (self.tp + self.fn)
+
+    @property
+    def precision(self) -> float:
+        """Fraction of predicted pixels that are true; 1.0 when nothing was predicted."""
+        return 1.0 if self.tp + self.fp == 0 else self.tp / (self.tp + self.fp)
+
+    def __add__(self, other: PixelScores) -> PixelScores:
+        return PixelScores(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+    @classmethod
+    def total(cls, scores: Iterable[PixelScores]) -> PixelScores:
+        """Pooled counts over many images."""
+        out = cls(0, 0, 0)
+        for s in scores:
+            out = out + s
+        return out
+
+
+def score_pixels(predicted: Mask, truth: Mask) -> PixelScores:
+    """Pixel counts of ``predicted`` against ``truth`` (same shape, else an error)."""
+    check_same_shape(truth.shape, predicted.shape, f"scoring mask {predicted.source!r}")
+    p, t = predicted.array, truth.array
+    return PixelScores(int((p & t).sum()), int((p & ~t).sum()), int((~p & t).sum()))
+
+
+def region_mask(
+    shape: tuple[int, int],
+    box: Sequence[int] | None = None,
+    polygon: Sequence[Sequence[float]] | None = None,
+) -> np.ndarray:
+    """A boolean array of ``shape`` that is True inside a polygon, else inside a box.
+
+    ``box`` is ``(x0, y0, x1, y1)`` end-exclusive; ``polygon`` a list of ``(x, y)`` points.
+    """
+    import cv2
+
+    out = np.zeros(shape, dtype=np.uint8)
+    if polygon is not None:
+        pts = np.round(np.asarray(polygon, dtype=np.float64)).astype(np.int32)
+        cv2.fillPoly(out, [pts], 1)
+    elif box is not None:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        out[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = 1
+    else:
+        raise ValueError("give a box or a polygon")
+    return out > 0
+
+
+def region_coverage(
+    mask: Mask,
+    box: Sequence[int] | None = None,
+    polygon: Sequence[Sequence[float]] | None = None,
+) -> float:
+    """Fraction of a box (or polygon) that ``mask`` covers."""
+    region = region_mask(mask.shape, box, polygon)
+    n = int(region.sum())
+    return 0.0 if n == 0 else float((mask.array & region).sum()) / n
+
+
+def component_precision(
+    components: Sequence[MaskComponent],
+    boxes: Sequence[Sequence[int]],
+    *,
+    min_overlap: float = 0.25,
+) -> tuple[int, int]:
+    """How many components overlap an annotated box, out of how many.
+
+    A component counts as correct when at least ``min_overlap`` of its box lies inside one
+    of ``boxes``, or when one of ``boxes`` lies at least that much inside it.
+    """
+
+    def inter(a: Sequence[int], b: Sequence[int]) -> int:
+        w = min(a[2], b[2]) - max(a[0], b[0])
+        h = min(a[3], b[3]) - max(a[1], b[1])
+        return max(0, w) * max(0, h)
+
+    def area(a: Sequence[int]) -> int:
+        return max(1, (a[2] - a[0]) * (a[3] - a[1]))
+
+    good = 0
+    for comp in components:
+        for box in boxes:
+            i = inter(comp.box, box)
+            if i >= min_overlap * area(comp.box) or i >= min_overlap * area(box):
+                good += 1
+                break
+    return good, len(components)
