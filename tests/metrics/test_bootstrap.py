@@ -125,3 +125,18 @@ def test_bad_input_raises_clear_errors() -> None:
         bootstrap_ci(t, p, statistic="median")
     with pytest.raises(ShapeMismatchError):
         mae(t, p[:3])
+
+
+def test_block_size_does_not_change_the_interval(monkeypatch) -> None:
+    """Large studies draw resamples in blocks; the random stream stays the same."""
+    import radinpaint.metrics.bootstrap as boot
+    import radinpaint.metrics.study as study
+
+    t, p = _data(n=50)
+    whole = bootstrap_ci(t, p, statistic="rmse", n_resamples=300, method="bca", seed=1)
+    replay = study.study_bootstrap_ci(t, p, "mae", n_resamples=300, seed=1)
+    monkeypatch.setattr(boot, "_MAX_CELLS", 50 * 7)
+    monkeypatch.setattr(study, "_BLOCK_CELLS", 50 * 7)
+    assert boot._batch(50, 300) == 7
+    assert bootstrap_ci(t, p, statistic="rmse", n_resamples=300, method="bca", seed=1) == whole
+    assert study.study_bootstrap_ci(t, p, "mae", n_resamples=300, seed=1) == replay

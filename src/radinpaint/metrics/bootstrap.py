@@ -53,6 +53,21 @@ def _resolve(statistic: str | Callable[..., np.ndarray]) -> Callable[..., np.nda
     return STATISTICS[statistic]
 
 
+_MAX_CELLS = 4_000_000
+"""Largest resamples x cases block drawn at once (bounds memory for large studies)."""
+
+
+def _batch(n: int, n_resamples: int) -> int | None:
+    """Resamples per block: all at once unless the index block would exceed _MAX_CELLS.
+
+    For paired resampling the random stream is the same either way (blocks are drawn in
+    sequence from one generator), so the interval does not depend on the block size.
+    """
+    if n * n_resamples <= _MAX_CELLS:
+        return None
+    return max(1, _MAX_CELLS // max(n, 1))
+
+
 def _run_scipy(
     data: tuple[np.ndarray, ...],
     statistic: Callable[..., np.ndarray],
@@ -86,6 +101,7 @@ def _run_scipy(
             paired=paired,
             vectorized=True,
             n_resamples=n_resamples,
+            batch=_batch(n, n_resamples),
             confidence_level=confidence,
             method="BCa" if method == "bca" else "percentile",
             rng=np.random.default_rng(seed),

@@ -46,6 +46,8 @@ STUDY_BINS = 256
 """Histogram bins of the study's pixel analysis."""
 STUDY_SIGMA = 1.5
 """Gaussian smoothing (in bins) of the study's pooled histograms."""
+_BLOCK_CELLS = 4_000_000
+"""Largest resamples x cases index block drawn at once."""
 
 
 def study_mean_over_variants(case_ids: object, *columns: object) -> tuple[np.ndarray, ...]:
@@ -137,8 +139,16 @@ def study_bootstrap_ci(
     else:
         value = float(_resampled_metric(metric, y, s, np.arange(n)[None, :])[0])
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    dist = _resampled_metric(metric, y, s, idx)
+    # Drawn in blocks of rows to bound memory; the stream is the same as one big draw.
+    step = max(1, _BLOCK_CELLS // n)
+    dist = np.concatenate(
+        [
+            _resampled_metric(
+                metric, y, s, rng.integers(0, n, size=(min(step, n_resamples - k), n))
+            )
+            for k in range(0, n_resamples, step)
+        ]
+    )
     dist = dist[np.isfinite(dist)]
     skipped = n_resamples - dist.size
     note = f"{skipped} single-class resample(s) skipped" if skipped else ""
