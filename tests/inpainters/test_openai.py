@@ -268,3 +268,12 @@ def test_result_options_rebuild_the_same_backend(server):
     )
     rebuilt = get_inpainter("openai", **result.options)
     assert rebuilt.options() == dict(result.options)
+
+
+def test_conformance_kit(server):
+    from radinpaint.testing import check_inpainter
+
+    ran = check_inpainter(backend(server, size="256x256"), paste_back=True)
+    assert "outside-mask-exact" in ran and "seed-replay" in ran
+    study = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
+    assert "record" in check_inpainter(study, paste_back=False)
