@@ -25,6 +25,7 @@ def _ev(data, **kw):
     kw.setdefault("progress", False)
     kw.setdefault("preset", FAST)
     kw.setdefault("executor", SerialExecutor())
+    kw.setdefault("pixel_detail_cases", 0)
     return Evaluation(data, **kw)
 
 

@@ -54,6 +54,8 @@ CONFIG_KEYS: tuple[str, ...] = (
     "n_resamples",
     "progress",
     "n_samples",
+    "pixel_detail_cases",
+    "replicate_seed_independent",
 )
 """Keys a configuration may hold."""
 

@@ -16,11 +16,13 @@ Work is streamed over chunks of cases, so memory holds one chunk's images at a t
 Then the metric plugins score the table, the decomposition is summarised, and an
 :class:`~radinpaint.evaluation.result.EvaluationResult` holds everything for the report.
 
-Backends that declare ``deterministic = True`` (their output does not depend on the seed:
-the controls and the classical algorithms) run variant 0 only; the other variants reuse that
-output (``replicated`` is True in their rows). Without this, each variant would be a
-separate cache entry, because the cache key holds the seed and variant (it must, for
-generative backends), and identical work would be done K times.
+Backends whose output does not depend on the seed (those declaring ``deterministic = True``,
+and the built-in controls, classical algorithms and ``gan``, whose docs say so) run variant 0
+only; the other variants reuse that output (``replicated`` is True in their rows). Without
+this, each variant would be a separate cache entry, because the cache key holds the seed and
+variant (it must: a generative backend's output depends on them), and identical work would
+be done K times. ``replicate_seed_independent=False`` runs every variant anyway (to check a
+backend's claim: the consistency metric then shows zero spread).
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ class Evaluation:
         predict_batch_size: images per prediction call.
         progress: show tqdm progress bars.
         n_samples: cases kept for the report's image grid.
+        pixel_detail_cases: for the first N cases, each output also gets the leakage
+            (SSIM/PSNR outside the mask) and per-region KS/Wasserstein distances of
+            :mod:`radinpaint.metrics` (about a second per 512x512 output); every output
+            gets the cheap change statistics and enters the pooled histograms.
+        replicate_seed_independent: run seed-independent backends (see
+            :func:`~radinpaint.evaluation.runner.is_seed_independent`) for variant 0 only and
+            reuse that output for the other variants; False runs every variant.
     """
 
     dataset: Sequence[Case]
@@ -116,6 +125,8 @@ class Evaluation:
     predict_batch_size: int = attrs.field(default=32, validator=_positive)
     progress: bool = True
     n_samples: int = 2
+    pixel_detail_cases: int = 3
+    replicate_seed_independent: bool = True
 
     def __attrs_post_init__(self) -> None:
         if not self.inpainters:

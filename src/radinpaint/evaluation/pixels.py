@@ -8,7 +8,8 @@ per-image pixel standard deviation of original and output (the study's "per-imag
 Pooled histograms (256 bins over [0, 1], the study's binning) are accumulated per inpainter
 and region (``image``, ``in-mask``, ``out-of-mask``, ``hand``) as integer counts, so a run
 of any size needs memory for the counts only. The original images are pooled under the
-inpainter name ``"original"``.
+inpainter name ``"original"``; :meth:`PixelStats.summary` adds each inpainter's pooled KS and
+Wasserstein distances from the originals (whole image and hand).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 
 from ..records import Case, Mask, Radiograph
 
-__all__ = ["BINS", "REGIONS", "PixelStats", "pixel_row"]
+__all__ = ["BINS", "REGIONS", "PixelStats", "detail_row", "pixel_row", "pooled_distances"]
 
 BINS = 256
 """Histogram bins over [0, 1] (the study used 256)."""
@@ -69,6 +70,43 @@ def pixel_row(case: Case, mask: Mask, output: Radiograph) -> dict[str, Any]:
     }
 
 
+def detail_row(case: Case, mask: Mask, output: Radiograph) -> dict[str, Any]:
+    """Leakage and intensity distances from :mod:`radinpaint.metrics` for one output."""
+    from ..metrics.intensity import intensity_distances
+    from ..metrics.leakage import leakage
+
+    leak = leakage(case.image, output, mask)
+    row: dict[str, Any] = {
+        "leak_changed_fraction": leak.changed_fraction,
+        "leak_ssim": leak.ssim,
+        "leak_psnr": leak.psnr,
+    }
+    anatomy = None if case.anatomy_mask is None else case.anatomy_mask.array
+    for region, d in intensity_distances(case.image, output, mask.array, anatomy).items():
+        row[f"ks_{region}"] = d.ks
+        row[f"wasserstein_{region}"] = d.wasserstein
+    return row
+
+
+def pooled_distances(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Distances between two pooled histograms (counts over the same bins).
+
+    ``ks``: the largest difference of their cumulative distributions; ``wasserstein``: the
+    1-Wasserstein distance between the binned distributions (bin centres weighted by
+    counts, :func:`scipy.stats.wasserstein_distance`), in intensity units.
+    """
+    from scipy.stats import wasserstein_distance
+
+    if a.sum() == 0 or b.sum() == 0:
+        return {"ks": math.nan, "wasserstein": math.nan}
+    ca, cb = np.cumsum(a) / a.sum(), np.cumsum(b) / b.sum()
+    centres = (np.arange(a.size) + 0.5) / a.size
+    return {
+        "ks": float(np.abs(ca - cb).max()),
+        "wasserstein": float(wasserstein_distance(centres, centres, a, b)),
+    }
+
+
 @attrs.define
 class PixelStats:
     """Accumulates per-output rows and pooled histograms over a run."""
@@ -83,13 +121,28 @@ class PixelStats:
         self._pool("original", case, mask, case.image)
 
     def add_output(
-        self, label: str, variant: int, case: Case, mask: Mask, output: Radiograph
+        self,
+        label: str,
+        variant: int,
+        case: Case,
+        mask: Mask,
+        output: Radiograph,
+        *,
+        detail: bool = False,
     ) -> None:
-        """Record one output's row and pool its pixels under ``label``."""
-        self.rows.append(
-            {"case_id": case.id, "inpainter": label, "variant": variant}
-            | pixel_row(case, mask, output)
-        )
+        """Record one output's row and pool its pixels under ``label``.
+
+        With ``detail``, the row also gets :func:`radinpaint.metrics.leakage` (changed
+        fraction, SSIM and PSNR outside the mask, at the image's bit depth) and
+        :func:`radinpaint.metrics.intensity_distances` (KS and Wasserstein by region). They
+        cost about a second per 512x512 output, so the evaluation asks for them on a few
+        cases only (``Evaluation.pixel_detail_cases``).
+        """
+        row = {"case_id": case.id, "inpainter": label, "variant": variant}
+        row |= pixel_row(case, mask, output)
+        if detail:
+            row |= detail_row(case, mask, output)
+        self.rows.append(row)
         self._pool(label, case, mask, output)
 
     def _pool(self, label: str, case: Case, mask: Mask, image: Radiograph) -> None:
@@ -110,6 +163,16 @@ class PixelStats:
         cols = [c for c in df.columns if c not in ("case_id", "inpainter", "variant")]
         out = df.groupby("inpainter", sort=False)[cols].mean()
         out.insert(0, "n_outputs", df.groupby("inpainter", sort=False).size())
+        for region in ("image", "hand"):
+            ref = self.histograms.get(("original", region))
+            if ref is None:
+                continue
+            for label in out.index:
+                counts = self.histograms.get((str(label), region))
+                if counts is not None:
+                    d = pooled_distances(ref, counts)
+                    out.loc[label, f"pooled_ks_{region}"] = d["ks"]
+                    out.loc[label, f"pooled_wasserstein_{region}"] = d["wasserstein"]
         return out.reset_index()
 
     def histogram_table(self) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from .pixels import PixelStats
 from .predcache import PredictionCache, StoredPrediction, predictor_fingerprint
 from .specs import BackendSpec
 
-__all__ = ["Runner"]
+__all__ = ["SEED_INDEPENDENT_BUILTINS", "Runner", "is_seed_independent"]
 
 
 def error_text(exc: BaseException) -> str:
@@ -44,15 +44,38 @@ class _Recording:
         return self._inner.inpaint(requests)
 
 
+SEED_INDEPENDENT_BUILTINS: frozenset[str] = frozenset(
+    {"identity", "resample", "telea", "navier-stokes", "biharmonic", "gan"}
+)
+"""Built-in backends whose output never depends on the seed (documented by each backend)."""
+
+
+def is_seed_independent(backend: Any) -> bool:
+    """Whether ``backend`` gives the same output for every seed.
+
+    A backend says so with a ``deterministic`` attribute; built-in backends known to ignore
+    the seed (:data:`SEED_INDEPENDENT_BUILTINS`) count as such when they come from
+    radinpaint's own modules.
+    """
+    flag = getattr(backend, "deterministic", None)
+    if flag is not None:
+        return bool(flag)
+    module = type(backend).__module__ or ""
+    return module.startswith("radinpaint.inpainters") and (
+        getattr(backend, "name", None) in SEED_INDEPENDENT_BUILTINS
+    )
+
+
 @attrs.define
 class _Inp:
     spec: BackendSpec
     backend: Any = None
     error: str | None = None
+    replicate: bool = True
 
     @property
     def deterministic(self) -> bool:
-        return bool(getattr(self.backend, "deterministic", False))
+        return self.replicate and is_seed_independent(self.backend)
 
 
 @attrs.define
@@ -118,6 +141,7 @@ class Runner:
             0,
         )
         self.timings: dict[str, float] = {}
+        self.case_index: dict[str, int] = {}
         self.prompts: set[str] = set()
 
     # -- setup ---------------------------------------------------------------------------
@@ -128,7 +152,9 @@ class Runner:
         self.inps = []
         for spec in ev.inpainters:
             try:
-                self.inps.append(_Inp(spec, spec.build("inpainter")))
+                self.inps.append(
+                    _Inp(spec, spec.build("inpainter"), replicate=ev.replicate_seed_independent)
+                )
             except Exception as exc:
                 self.inps.append(_Inp(spec, error=error_text(exc)))
                 self._fail("build", inpainter=spec.label, error=error_text(exc))
@@ -201,6 +227,7 @@ class Runner:
         for i in rng:
             try:
                 cases.append(self.ev.dataset[i])
+                self.case_index[cases[-1].id] = i
             except Exception as exc:
                 self._fail("load", case_id=f"#{i}", error=error_text(exc))
         return cases
@@ -292,6 +319,12 @@ class Runner:
             self._take(inp, batch, outcome, out)
         for batch, outcome in ev.executor.map(work, retry, workers=workers):
             self._take(inp, batch, outcome, out)
+        if out and all(o.error for o in out.values()):
+            # Every request failed: the backend cannot run here (missing weights, no key,
+            # service down). Stop calling it; a rerun retries.
+            reason = next(iter(out.values())).error
+            inp.error = f"backend stopped after all {len(out)} requests of a chunk failed: {reason}"
+            self._fail("backend", inpainter=inp.spec.label, error=inp.error)
         return out
 
     def _take(
@@ -356,7 +389,13 @@ class Runner:
                 out.view_hashes[view] = (
                     self.orig_hash[cid] if alias == "original" else out.view_hashes["total"]
                 )
-            self.pixels.add_output(label, variant, case, masks[cid], out.result.image)
+            detail = self.case_index.get(cid, 1 << 30) < self.ev.pixel_detail_cases
+            try:
+                self.pixels.add_output(
+                    label, variant, case, masks[cid], out.result.image, detail=detail
+                )
+            except Exception as exc:  # pixel facts must not lose the predictions
+                self._fail("pixels", case_id=cid, inpainter=label, error=error_text(exc))
 
     def _predict(self, cases: list[Case], outputs: dict[tuple[str, str, int], _Output]) -> None:
         male_of = {c.id: c.male for c in cases}
