@@ -157,3 +157,16 @@ def test_large_sixteen_bit_image_with_marker_mask():
     (res,) = get_inpainter("biharmonic").inpaint([InpaintRequest(img, mask)])
     assert res.image.shape == (2048, 2048)
     assert np.array_equal(res.image.to_uint()[~mask.array], ints[~mask.array])
+
+
+def test_plugin_modules_stay_cheap_to_import():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, radinpaint; radinpaint.list_inpainters(); "
+        "heavy = [m for m in ('cv2', 'skimage', 'torch') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

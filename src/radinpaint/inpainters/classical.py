@@ -19,7 +19,7 @@ pixels.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 import numpy as np
@@ -29,6 +29,9 @@ from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
 from .base import PerImageInpainter
 from .compositing import COMPOSITING
+
+if TYPE_CHECKING:
+    from .geometry import Placement
 
 __all__ = ["BiharmonicInpainter", "NavierStokesInpainter", "TeleaInpainter"]
 
@@ -63,7 +66,8 @@ def _compositing_field() -> str:
     return attrs.field(default="paste-back", validator=attrs.validators.in_(COMPOSITING))
 
 
-def _crop(request: InpaintRequest, margin: int):  # -> (Placement, crop, crop_mask)
+def _crop(request: InpaintRequest, margin: int) -> tuple[Placement, np.ndarray, np.ndarray]:
+    """The mask's neighbourhood: its placement, the float pixels and the boolean mask."""
     from .geometry import plan
 
     placement = plan(request.image.shape, request.mask, margin=margin)
