@@ -159,3 +159,13 @@ def test_real_radiograph_paste_back_versus_redraw(rsna_samples) -> None:
     assert leak2.changed_fraction > 0.3 and leak2.ssim < 1.0 and math.isfinite(leak2.psnr)
     h = study_histograms([x, out, redraw])
     assert h.pooled.sum() == pytest.approx(1.0) and h.pixel_sd[2] != h.pixel_sd[0]
+
+
+def test_region_sds_are_the_pixel_sds_at_the_grey_levels() -> None:
+    x = _image(8) / 255.0
+    y = np.clip(1.1 * x, 0, 1)
+    d = intensity_distances(x, y, bit_depth=8)["image"]
+    qy = np.rint(y * 255) / 255
+    assert d.sd_original == pytest.approx(x.std(), rel=1e-12)
+    assert d.sd_output == pytest.approx(qy.std(), rel=1e-12)
+    assert d.mean_shift == pytest.approx(qy.mean() - x.mean(), abs=1e-14)

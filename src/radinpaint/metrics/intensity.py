@@ -160,15 +160,16 @@ def _distance(region: str, a: np.ndarray, b: np.ndarray, top: int) -> RegionDist
     if a.size == 0:
         nan = math.nan
         return RegionDistance(region, nan, nan, nan, nan, nan, 0, "empty region")
-    fa = np.cumsum(np.bincount(a, minlength=top + 1)) / a.size
-    fb = np.cumsum(np.bincount(b, minlength=top + 1)) / b.size
-    gap = np.abs(fa - fb)
+    ca = np.bincount(a, minlength=top + 1)
+    cb = np.bincount(b, minlength=top + 1)
+    gap = np.abs(np.cumsum(ca) / a.size - np.cumsum(cb) / b.size)
     ks = float(gap.max())
     wd = float(gap[:-1].sum() / top)
-    av, bv = a / top, b / top
-    return RegionDistance(
-        region, ks, wd, float(bv.mean() - av.mean()), float(av.std()), float(bv.std()), a.size
-    )
+    levels = np.arange(top + 1) / top
+    mean_a, mean_b = float(ca @ levels / a.size), float(cb @ levels / b.size)
+    sd_a = math.sqrt(float(ca @ (levels - mean_a) ** 2 / a.size))
+    sd_b = math.sqrt(float(cb @ (levels - mean_b) ** 2 / b.size))
+    return RegionDistance(region, ks, wd, mean_b - mean_a, sd_a, sd_b, int(a.size))
 
 
 def intensity_distances(
