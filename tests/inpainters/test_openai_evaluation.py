@@ -1,0 +1,46 @@
+"""The openai inpainter inside a whole evaluation: the key never reaches any written file,
+and a rerun over the same cache sends nothing."""
+
+from __future__ import annotations
+
+from radinpaint.datasets.phantom import PhantomDataset
+from radinpaint.evaluation import Evaluation, SerialExecutor
+from radinpaint.evaluation.specs import BackendSpec
+
+from .fake_openai_server import FakeOpenAI, serve
+
+KEY = "sk-evaluation-SECRET-246813579"
+
+
+def test_evaluation_writes_no_key_and_reruns_from_the_cache(tmp_path):
+    with serve(FakeOpenAI()) as server:
+        options = {
+            "base_url": server.base_url,
+            "api_key": KEY,
+            "allow_external_upload": True,
+            "size": "256x256",
+        }
+
+        def run(report: str) -> None:
+            spec = BackendSpec("openai", options, label="openai")
+            evaluation = Evaluation(
+                PhantomDataset(2, size=128),
+                inpainters=["identity", spec],
+                predictors=["phantom-ensemble"],
+                variants=2,
+                cache_dir=tmp_path / "cache",
+                executor=SerialExecutor(),
+                progress=False,
+            )
+            evaluation.run().write(tmp_path / report)
+
+        run("report")
+        sent = server.edit_count
+        assert sent == 2  # two cases, their two variants in one call each
+        assert server.edits[0].headers["authorization"] == f"Bearer {KEY}"
+        run("report-again")
+        assert server.edit_count == sent
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    assert not [p for p in files if KEY.encode() in p.read_bytes()]
