@@ -155,3 +155,12 @@ def test_the_redraw_is_detected(make_table) -> None:
     assert row["delta_auc"] < 0 and row["delong_p"] < 0.05
     cons = _build("consistency").compute(make_table(n_cases=40, seed=3))
     assert cons.values["redraw/total/model/mean_sd"] > 10
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_and_tiny_tables_do_not_crash(name, make_table) -> None:
+    empty = make_table(n_cases=4).iloc[:0]
+    assert _build(name).compute(empty).values == {}
+    one = make_table(n_cases=1)
+    res = _build(name).compute(one)
+    assert res.table is not None and len(res.table) >= 1
