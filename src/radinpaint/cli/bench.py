@@ -61,6 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--openai", choices=["study", "recommended"], default=None,
                         help="add the openai backend with this preset (paid; needs "
                         "OPENAI_API_KEY and RADINPAINT_ALLOW_EXTERNAL_UPLOAD=1)")  # fmt: skip
+    parser.add_argument("--openai-model", default=None,
+                        help="openai image model (default: the preset's)")  # fmt: skip
     parser.add_argument("--max-usd", type=float, default=None, help="openai budget")
     parser.add_argument("--pixel-detail", type=int, default=2,
                         help="cases with per-output SSIM/KS detail (default 2)")  # fmt: skip
@@ -77,7 +79,7 @@ def _predictor_spec(value: str) -> str:
 
 def available_backends(
     specs: list[str], diffusers_model: str | None, openai: str | None, max_usd: float | None,
-    cache: Path,
+    cache: Path, openai_model: str | None = None,
 ) -> tuple[list[Any], list[str]]:  # fmt: skip
     """The backend specs that can run here, and a note for each left out."""
     from ..evaluation import BackendSpec
@@ -102,6 +104,8 @@ def available_backends(
         options: dict[str, Any] = {"preset": openai, "cache_dir": str(cache / "inpaint")}
         if max_usd is not None:
             options["max_usd"] = max_usd
+        if openai_model:
+            options["model"] = openai_model
         parsed.append(BackendSpec("openai", options, f"openai-{openai}"))
     keep, notes = [], []
     for spec in parsed:
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     cache = args.cache or args.out / "cache"
     specs = split_list(args.backends) or list(DEFAULT_BACKENDS)
     inpainters, notes = available_backends(
-        specs, args.diffusers_model, args.openai, args.max_usd, cache
+        specs, args.diffusers_model, args.openai, args.max_usd, cache, args.openai_model
     )
     if args.openai and not any(s.name == "openai" for s in inpainters):
         raise InvalidInputError(notes[-1], fix="configure it, or drop --openai")

@@ -92,7 +92,8 @@ class Evaluation:
         chunk_size: cases held in memory at once.
         inpaint_batch_size: requests per inpainting call (default: the backend's
             ``batch_size`` attribute, else 8); the variants of a case stay in one batch.
-        predict_batch_size: images per prediction call.
+        predict_batch_size: images per prediction call (default: the predictor's
+            ``batch_size`` attribute, else 32).
         progress: show tqdm progress bars.
         n_samples: cases kept for the report's image grid.
         pixel_detail_cases: for the first N cases, each output also gets the leakage
@@ -122,7 +123,7 @@ class Evaluation:
     views: tuple[str, ...] = attrs.field(default=VIEWS, converter=tuple)
     chunk_size: int = attrs.field(default=16, validator=_positive)
     inpaint_batch_size: int | None = None
-    predict_batch_size: int = attrs.field(default=32, validator=_positive)
+    predict_batch_size: int | None = None
     progress: bool = True
     n_samples: int = 2
     pixel_detail_cases: int = 3

@@ -432,7 +432,7 @@ class Runner:
         self, pred: _Pred, todo: dict[str, tuple[Radiograph, bool | None]]
     ) -> None:
         keys = list(todo)
-        size = self.ev.predict_batch_size
+        size = self.ev.predict_batch_size or int(getattr(pred.backend, "batch_size", 32) or 32)
         batches = [keys[i : i + size] for i in range(0, len(keys), size)]
         backend = pred.backend
 
