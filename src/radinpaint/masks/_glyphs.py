@@ -37,7 +37,7 @@ class GlyphSettings:
 
     min_contrast: float = 0.25
     min_sharpness: float = 0.16
-    max_roughness: float = 0.2
+    max_roughness: float = 0.3
     max_hand_overlap: float = 0.25
     max_area_fraction: float = 0.02
     min_area: int = 12
@@ -86,6 +86,18 @@ def _ring(region: np.ndarray, inner: int, outer: int) -> np.ndarray:
         return cv2.dilate(region.astype(np.uint8), k) > 0
 
     return grow(outer) & ~grow(inner)
+
+
+def _frame_like(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
+    """Too large for a letter, or a thin line along the image border (a frame, a plate rim)."""
+    h, w = shape
+    side = max(h, w)
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    if max(bw, bh) > 0.2 * side:
+        return True
+    near_border = min(box[0], box[1], w - box[2], h - box[3]) <= 0.02 * side
+    thin = min(bw, bh) <= 0.015 * side and max(bw, bh) >= 3 * min(bw, bh)
+    return near_border and thin
 
 
 def find_glyphs(
@@ -167,6 +179,8 @@ def find_glyphs(
             x0 + int(rxs.max()) + 1,
             y0 + int(rys.max()) + 1,
         )
+        if _frame_like(box, (h, w)):
+            continue
         score = float(
             np.clip(contrast / 0.5, 0, 1) ** 0.5
             * np.clip(sharpness / 0.3, 0, 1) ** 0.5

@@ -19,10 +19,12 @@ import numpy as np
 
 from ._glyphs import Glyph
 
-__all__ = ["Marker", "find_plate", "glyph_mask", "group_glyphs"]
+__all__ = ["Marker", "find_plate", "find_ruler", "glyph_mask", "group_glyphs"]
 
 _PLATE_TOLERANCE = 0.25
 _MIN_RECT_FILL = 0.75
+_MAX_PLATE_RATIO = 10.0
+_MIN_PLATE_RATIO = 1.4
 
 
 @attrs.frozen
@@ -33,6 +35,8 @@ class Marker:
     plate: np.ndarray | None = attrs.field(default=None, repr=False, eq=False)
     plate_box: tuple[int, int, int, int] | None = None
     plate_score: float = 0.0
+    reason: str = ""
+    kind: str = ""
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -97,6 +101,7 @@ def find_plate(
     glyphs: Sequence[Glyph],
     hand: np.ndarray | None,
     noise: float,
+    debug: dict | None = None,
 ) -> Marker:
     """The marker made of ``glyphs``, with its plate if one can be found around them."""
     import cv2
@@ -122,64 +127,137 @@ def find_plate(
 
     near = grow(let, r1) & ~grow(let, r0)
     if near.sum() < 10:
-        return marker
+        return attrs.evolve(marker, reason="no ring")
     level = float(np.median(win[near]))
     smooth = cv2.GaussianBlur(win, (0, 0), 1.5)
     # the plate's outline is a sharp edge even where the plate is as grey as the background;
     # the edge threshold comes from the gradients on the plate next to the letters (noise)
     u8 = np.clip(win * 255.0, 0, 255).astype(np.uint8)
     u8 = cv2.GaussianBlur(cv2.medianBlur(cv2.medianBlur(u8, 5), 5), (0, 0), 1.0)
-    low = max(5.0, 255.0 * 4.0 * noise)
-    edges = cv2.Canny(u8, low, 2.0 * low, L2gradient=True) > 0
-    free = ~grow(edges, 2) & (np.abs(smooth - level) <= _PLATE_TOLERANCE)
-    if hand is not None:
-        free &= ~hand[wy0:wy1, wx0:wx1]
-    labels, _ = ndi.label(free)
-    ids = np.unique(labels[near & free])
-    ids = ids[ids > 0]
-    if ids.size == 0:
-        return marker
-    counts = np.bincount(labels[near & free], minlength=labels.max() + 1)
-    ids = ids[counts[ids] >= max(4, 0.05 * counts[ids].sum())]
-    region = ndi.binary_fill_holes(np.isin(labels, ids) | grow(let, r0))
-    region = (
-        cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-    )
-    region = ndi.binary_fill_holes(region)
+    gx = cv2.Sobel(u8, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(u8, cv2.CV_32F, 0, 1, ksize=3)
+    # most of the window is flat: its median gradient is the noise the edges must beat;
+    # faint plate outlines need lower thresholds, tried in turn
+    base = max(4.0, 3.0 * float(np.median(np.hypot(gx, gy))))
+    lows = sorted({round(max(4.0, base * f), 1) for f in (1.0, 0.7, 0.5, 0.35)}, reverse=True)
+    hand_win = hand[wy0:wy1, wx0:wx1] if hand is not None else None
+    reasons = []
+    for low in lows:
+        edges = cv2.Canny(u8, low, 2.0 * low, L2gradient=True) > 0
+        free = ~grow(edges, 2) & (np.abs(smooth - level) <= _PLATE_TOLERANCE)
+        if hand_win is not None:
+            free &= ~hand_win
+        labels, _ = ndi.label(free)
+        counts = np.bincount(labels[near & free], minlength=labels.max() + 1)
+        counts[0] = 0
+        ids = np.flatnonzero(counts >= max(4, 0.05 * counts.sum()))
+        if ids.size == 0:
+            reasons.append("no region")
+            continue
+        order = ids[np.argsort(-counts[ids])]
+        candidates = [ids] if ids.size == 1 else [*([i] for i in order), ids]
+        inside = (wy0 > 0, wy1 < h, wx0 > 0, wx1 < w)
+        for chosen in candidates:
+            region = ndi.binary_fill_holes(np.isin(labels, chosen) | grow(let, r0))
+            closed = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5)))
+            region = ndi.binary_fill_holes(closed > 0)
+            if debug is not None and not debug:
+                debug.update(window=win, region=region, free=free, edges=edges)
+            found = _plate_shape(region, let, inside, (x1 - x0, y1 - y0))
+            if isinstance(found, str):
+                reasons.append(found)
+                continue
+            corners = cv2.boxPoints(found[0])
+            plate_win = np.zeros(region.shape, dtype=np.uint8)
+            cv2.fillPoly(plate_win, [np.round(corners).astype(np.int32)], 1)
+            plate = np.zeros((h, w), dtype=bool)
+            plate[wy0:wy1, wx0:wx1] = plate_win > 0
+            members = tuple(g for g in glyphs if _centre_in(g, plate))
+            if not members:
+                continue
+            plate |= _paint((h, w), members)
+            if hand is not None:
+                plate &= ~_core(hand)
+            ys, xs = np.nonzero(plate)
+            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+            score = float(np.clip((found[1] - 0.7) / 0.25, 0, 1))
+            return Marker(members, plate, box, score, kind="plate")
+    return attrs.evolve(marker, reason="; ".join(dict.fromkeys(reasons)) or "no plate")
+
+
+def find_ruler(shape: tuple[int, int], glyphs: Sequence[Glyph]) -> Marker | None:
+    """A ruler: five or more tick marks or digits along a line; its mask is their rectangle.
+
+    The rectangle is the rotated bounding rectangle of the glyphs, widened by a quarter of
+    its width on each side to take in the ruler's body.
+    """
+    import cv2
+
+    if len(glyphs) < 5:
+        return None
+    centres = np.array([((g.box[0] + g.box[2]) / 2, (g.box[1] + g.box[3]) / 2) for g in glyphs])
+    centred = centres - centres.mean(axis=0)
+    eig = np.sort(np.linalg.eigvalsh(centred.T @ centred / len(glyphs)))
+    if eig[0] > 0 and np.sqrt(eig[1] / eig[0]) < 6.0:
+        return None
+    pixels = _paint(shape, glyphs)
+    ys, xs = np.nonzero(pixels)
+    rect = cv2.minAreaRect(np.column_stack([xs, ys]).astype(np.float32))
+    (cx, cy), (rw, rh), angle = rect
+    if max(rw, rh) < 4.0 * max(1.0, min(rw, rh)):
+        return None
+    if rw < rh:
+        rw *= 1.5
+    else:
+        rh *= 1.5
+    out = np.zeros(shape, dtype=np.uint8)
+    corners = cv2.boxPoints(((cx, cy), (rw + 2, rh + 2), angle))
+    cv2.fillPoly(out, [np.round(corners).astype(np.int32)], 1)
+    mask = (out > 0) | pixels
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Marker(tuple(glyphs), mask, box, 1.0, kind="ruler")
+
+
+def _centre_in(glyph: Glyph, area: np.ndarray) -> bool:
+    cx = (glyph.box[0] + glyph.box[2]) // 2
+    cy = (glyph.box[1] + glyph.box[3]) // 2
+    return bool(area[min(cy, area.shape[0] - 1), min(cx, area.shape[1] - 1)])
+
+
+def _plate_shape(
+    region: np.ndarray,
+    letters: np.ndarray,
+    inside: tuple[bool, bool, bool, bool],
+    group: tuple[int, int],
+) -> tuple[tuple, float] | str:
+    """The rotated rectangle of a plate-like region and its fill, or why it is no plate."""
+    import cv2
+
     # a plate ends inside the window, except where the window is cut by the image border
-    edges = [
-        (region[0, :].mean(), wy0 > 0),
-        (region[-1, :].mean(), wy1 < h),
-        (region[:, 0].mean(), wx0 > 0),
-        (region[:, -1].mean(), wx1 < w),
-    ]
-    if any(frac > 0.25 and inside for frac, inside in edges):
-        return marker
-    solid = region | let
-    contours, _ = cv2.findContours(solid.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    sides = (region[0, :].mean(), region[-1, :].mean(), region[:, 0].mean(), region[:, -1].mean())
+    if any(frac > 0.25 and cut for frac, cut in zip(sides, inside, strict=True)):
+        return "leaks out of window"
+    solid = (region | letters).astype(np.uint8)
+    contours, _ = cv2.findContours(solid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     hull = cv2.convexHull(np.vstack(contours))
     rect = cv2.minAreaRect(hull)
-    (rw, rh) = rect[1]
+    rw, rh = rect[1]
     rect_area = max(rw * rh, 1.0)
     hull_area = max(cv2.contourArea(hull), 1.0)
     fill = hull_area / rect_area
     solidity = float(solid.sum()) / hull_area
-    letters_area = float(let.sum())
-    if fill < _MIN_RECT_FILL or solidity < 0.5 or hull_area < 1.5 * letters_area:
-        return marker
-    if min(rw, rh) < 0.6 * min(x1 - x0, y1 - y0):
-        return marker
-    corners = cv2.boxPoints(rect)
-    plate_win = np.zeros(region.shape, dtype=np.uint8)
-    cv2.fillPoly(plate_win, [np.round(corners).astype(np.int32)], 1)
-    plate = np.zeros((h, w), dtype=bool)
-    plate[wy0:wy1, wx0:wx1] = plate_win > 0
-    if hand is not None:
-        plate &= ~_core(hand)
-    plate |= letters
-    ys, xs = np.nonzero(plate)
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    return Marker(tuple(glyphs), plate, box, float(np.clip((fill - 0.7) / 0.25, 0, 1)))
+    if fill < _MIN_RECT_FILL or solidity < 0.5 or hull_area < 1.5 * float(letters.sum()):
+        return "not rectangular or too small"
+    gw, gh = group
+    if min(rw, rh) < 0.6 * min(gw, gh):
+        return "narrower than letters"
+    # a plate is a little larger than its letters, never a whole exposure field
+    if rect_area > _MAX_PLATE_RATIO * max(1, gw * gh) or max(rw, rh) > 3.0 * max(gw, gh):
+        return "too large"
+    if rect_area < _MIN_PLATE_RATIO * gw * gh:
+        return "no larger than the letters"
+    return rect, fill
 
 
 def _core(hand: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from ..errors import InvalidInputError
 from ..records import Case, Mask, MaskComponent, Radiograph
 from ._base import MIN_SIDE, check_dilate, finish_mask, radiographs, resize_to, working_scale
 from ._glyphs import Glyph, GlyphSettings, find_glyphs, noise_level
-from ._plates import Marker, find_plate, glyph_mask, group_glyphs
+from ._plates import Marker, find_plate, find_ruler, glyph_mask, group_glyphs
 
 __all__ = ["MarkerDetector", "detect_markers"]
 
@@ -68,9 +68,33 @@ def _believable(marker: Marker) -> bool:
 
 
 def _kind(marker: Marker) -> str:
-    if marker.plate is not None:
-        return "plate"
+    if marker.kind:
+        return marker.kind
     return "letter" if len(marker.glyphs) == 1 else "text"
+
+
+def _markers(
+    small: np.ndarray, glyphs: list[Glyph], hand: np.ndarray | None, plates: bool
+) -> list[Marker]:
+    """Group glyphs into rulers, plates with their letters, and loose text."""
+    noise = noise_level(small)
+    found: list[Marker] = []
+    for group in group_glyphs(glyphs):
+        ruler = find_ruler(small.shape, group)
+        if ruler is not None:
+            found.append(ruler)
+            continue
+        marker = find_plate(small, group, hand, noise) if plates else Marker(group)
+        loose: list[Marker] = []
+        if marker.plate is not None:
+            found.append(marker)
+            taken = {id(g) for g in marker.glyphs}
+            rest = [g for g in group if id(g) not in taken]
+            loose = [Marker(sub) for sub in group_glyphs(rest)]
+        else:
+            loose = [marker]
+        found.extend(m for m in loose if _believable(m))
+    return found
 
 
 def detect_markers(
@@ -123,12 +147,7 @@ def detect_markers(
     glyphs: list[Glyph] = find_glyphs(small, hand, settings)
     if not glyphs:
         return empty
-    noise = noise_level(small)
-    markers: list[Marker] = []
-    for group in group_glyphs(glyphs):
-        marker = find_plate(small, group, hand, noise) if plates else Marker(group)
-        if _believable(marker):
-            markers.append(marker)
+    markers = _markers(small, glyphs, hand, plates)
     if not markers:
         return empty
     out_small = np.zeros(small_shape, dtype=bool)
