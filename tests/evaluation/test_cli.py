@@ -63,3 +63,14 @@ def test_split_list_keeps_options_together(test_plugin):
     assert split_list("a:x=1;b") == ["a:x=1", "b"]
     assert split_list("test-noise:drift=1,noise=test-noise") == [
         "test-noise:drift=1", "noise=test-noise"]  # fmt: skip
+
+
+def test_run_from_flags_only(test_plugin, tmp_path, capsys):
+    out = tmp_path / "flags"
+    rc = main(["run", "--data", "phantom:6:64", "--inpainters", "identity,test-noise",
+               "--predictors", "test-mean", "--variants", "1", "--n-resamples", "20",
+               "--out", str(out), "--no-progress", "--format", "json"])  # fmt: skip
+    assert rc == 0, capsys.readouterr()
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["manifest"]["evaluation"]["n_cases"] == 6
+    assert {r["inpainter"] for r in doc["headline"]} == {"identity", "test-noise"}

@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predictors x metrics) and write its report.",
     )
     parser.add_argument("--config", type=Path, help="JSON configuration file")
-    parser.add_argument("--data", help="dataset: an RSNA table, a folder, or 'phantom:N'")
+    parser.add_argument("--data", help="dataset: an RSNA table, a folder, or phantom:N[:SIZE]")
     parser.add_argument("--inpainters", help="comma list of backend specs")
     parser.add_argument("--predictors", help="comma list of predictor specs")
     parser.add_argument("--mask-provider", default=None, help="mask provider spec")
@@ -85,10 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def data_spec(text: str, *, size: int | None = None, seed: int | None = None) -> dict[str, Any]:
-    """A dataset configuration from a command-line value (``phantom:N`` or a path)."""
+    """A dataset configuration from a command-line value (``phantom:N[:SIZE]`` or a path)."""
     if text.startswith("phantom"):
-        _, _, n = text.partition(":")
-        spec: dict[str, Any] = {"kind": "phantom", "n": int(n or 200)}
+        parts = text.split(":")[1:]
+        spec: dict[str, Any] = {"kind": "phantom", "n": int(parts[0]) if parts else 200}
+        if len(parts) > 1:
+            size = int(parts[1])
         if size is not None:
             spec["size"] = size
         if seed is not None:
