@@ -114,3 +114,13 @@ def test_markdown_table_escapes_and_blanks_nan():
 
     text = to_markdown(pd.DataFrame({"a": ["x|y"], "b": [float("nan")], "c": [1.23456]}))
     assert "x\\|y" in text and "| 1.235 |" in text and "|  |" in text
+
+
+def test_interval_table_has_cis_and_tests(result):
+    from radinpaint.report.tables import interval_view
+
+    view = interval_view(result).set_index("inpainter")
+    assert view.index[0] == "original"
+    assert "[" in view.loc["telea", "MAE [95% CI]"]
+    assert view.loc["identity", "delta MAE [95% CI]"].startswith("+0.00")
+    assert "Wilcoxon p" in view.columns and "DeLong p" in view.columns

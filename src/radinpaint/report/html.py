@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .markdown import decomposition_sentences, run_facts
-from .tables import decomposition_view, format_value, headline_view, metric_tables
+from .tables import (
+    decomposition_view,
+    format_value,
+    headline_view,
+    interval_view,
+    metric_tables,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.result import EvaluationResult
@@ -44,6 +50,9 @@ def render_html(result: EvaluationResult, figures: dict[str, tuple[str, bytes | 
     ]
     parts += [f"<dt>{e(str(k))}</dt><dd>{e(str(v))}</dd>" for k, v in run_facts(result)]
     parts += ["</dl><h2>Headline (total effect, per inpainter)</h2>", _table(headline_view(result))]
+    intervals = interval_view(result)
+    if not intervals.empty:
+        parts += ["<h3>With intervals and tests</h3>", _table(intervals, digits=4)]
     parts += ["<h2>Effect decomposition</h2><ul>"]
     for sentence in decomposition_sentences(result):
         text = e(sentence.removeprefix("- "))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from .tables import decomposition_view, headline_view, metric_tables, to_markdown
+from .tables import (
+    decomposition_view,
+    headline_view,
+    interval_view,
+    metric_tables,
+    to_markdown,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.result import EvaluationResult
@@ -105,6 +111,9 @@ def render_markdown(
         + (" Variants are averaged per case first." if result.preset.aggregate_variants else "")
     )
     lines += ["", to_markdown(headline_view(result))]
+    intervals = interval_view(result)
+    if not intervals.empty:
+        lines += ["### With intervals and tests", "", to_markdown(intervals, digits=4)]
     lines += ["## Effect decomposition", ""]
     lines.append(
         "Each output O of original X with mask M is also scored as X outside M + O inside M "

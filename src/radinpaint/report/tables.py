@@ -20,6 +20,7 @@ __all__ = [
     "failures_view",
     "format_value",
     "headline_view",
+    "interval_view",
     "metric_tables",
     "to_markdown",
 ]
@@ -69,6 +70,67 @@ def headline_view(result: EvaluationResult) -> pd.DataFrame:
         "flip_rate",
     ]
     return head[[c for c in cols if c in head.columns]]
+
+
+def _metric_total(result: EvaluationResult, label: str) -> pd.DataFrame | None:
+    res = result.metrics.get(label)
+    table = getattr(res, "table", None)
+    if not isinstance(table, pd.DataFrame) or table.empty or "view" not in table.columns:
+        return None
+    rows = table[table["view"].isin(["total", "original"]) | (table["inpainter"] == "original")]
+    return rows.set_index(["predictor", "inpainter"])
+
+
+def _ci(row: pd.Series, name: str, digits: int = 2, sign: bool = False) -> str:
+    value = row.get(name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    fmt = f"{{:{'+' if sign else ''}.{digits}f}}"
+    text = fmt.format(float(value))
+    lo, hi = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
+        text += f" [{fmt.format(float(lo))}, {fmt.format(float(hi))}]"
+    return text
+
+
+def interval_view(result: EvaluationResult) -> pd.DataFrame:
+    """The headline with the metric plugins' intervals and tests (total view).
+
+    MAE and AUC with their CIs (``regression``/``classification``, else ``study``), the
+    paired changes with CIs and p-values (``paired``: Wilcoxon, DeLong, McNemar), and the
+    spread across variants (``consistency``). Columns whose metric did not run are left out.
+    """
+    reg = _metric_total(result, "regression")
+    cls = _metric_total(result, "classification")
+    study = _metric_total(result, "study")
+    reg = reg if reg is not None else study
+    cls = cls if cls is not None else study
+    paired = _metric_total(result, "paired")
+    cons = _metric_total(result, "consistency")
+    keys: list[tuple[str, str]] = []
+    for table in (reg, cls, paired):
+        if table is not None:
+            keys += [k for k in table.index if k not in keys]
+    keys.sort(key=lambda k: (k[0], k[1] != "original"))  # originals first, stable otherwise
+    rows = []
+    for key in keys:
+        row: dict[str, Any] = {"predictor": key[0], "inpainter": key[1]}
+        if reg is not None and key in reg.index:
+            row["MAE [95% CI]"] = _ci(reg.loc[key], "mae")
+        if cls is not None and key in cls.index:
+            row["AUC [95% CI]"] = _ci(cls.loc[key], "auc", 3)
+        if paired is not None and key in paired.index:
+            p = paired.loc[key]
+            row["delta MAE [95% CI]"] = _ci(p, "delta_mae", sign=True)
+            row["Wilcoxon p"] = p.get("wilcoxon_p", math.nan)
+            row["delta AUC [95% CI]"] = _ci(p, "delta_auc", 3, sign=True)
+            row["DeLong p"] = p.get("delong_p", math.nan)
+            row["McNemar p"] = p.get("mcnemar_p", math.nan)
+        if cons is not None and key in cons.index:
+            row["variant SD (months)"] = cons.loc[key].get("mean_sd", math.nan)
+            row["variant sex flips"] = cons.loc[key].get("flip_rate", math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def decomposition_view(result: EvaluationResult) -> pd.DataFrame:
