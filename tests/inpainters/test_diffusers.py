@@ -154,3 +154,52 @@ def test_fp16_on_gpu(tiny_model):
     assert results[0].extra["device"].startswith("cuda")
     assert results[0].extra["dtype"] == "float16" and "float16-inference" in results[0].flags
     assert np.array_equal(results[0].image.to_uint()[:4], image.to_uint()[:4])
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tmp_path_factory):
+    from radinpaint.inpainters.diffusers_tiny import save_random_flux_fill_pipeline
+
+    try:
+        folder = save_random_flux_fill_pipeline(tmp_path_factory.mktemp("tiny-flux-fill"))
+    except TypeError as exc:  # transformers 4.x: T5TokenizerFast cannot take vocab=
+        pytest.skip(f"cannot build a tiny T5 tokenizer with this transformers: {exc}")
+    return str(folder)
+
+
+def test_flux_fill_pipeline(tiny_flux):
+    image = radiograph((72, 64), 16)
+    mask = box_mask(image.shape, (8, 30, 20, 50))
+    inp = get_inpainter(
+        "diffusers", model=tiny_flux, pipeline="flux-fill", steps=2, size=64, device="cpu"
+    )
+    assert inp.options()["guidance"] == 30.0 and inp.options()["negative_prompt"] is None
+    reqs = requests_for(image, mask, k=2)
+    first, second = inp.inpaint(reqs)
+    assert first.extra["pipeline_class"] == "FluxFillPipeline"
+    for r in (first, second):
+        assert r.image.shape == image.shape and r.image.bit_depth == 16
+        assert np.array_equal(r.image.to_uint()[~mask.array], image.to_uint()[~mask.array])
+    assert not np.array_equal(first.image.pixels, second.image.pixels)
+    again = inp.inpaint(reqs)
+    assert np.array_equal(again[0].image.pixels, first.image.pixels)
+    with_negative = get_inpainter(
+        "diffusers",
+        model=tiny_flux,
+        pipeline="flux-fill",
+        steps=1,
+        size=64,
+        device="cpu",
+        negative_prompt="text",
+        padding_mask_crop=8,
+    )
+    (r,) = with_negative.inpaint(reqs[:1])
+    assert {"negative_prompt", "padding_mask_crop"} <= set(r.extra["ignored_options"])
+
+
+def test_padding_mask_crop_goes_through_8_bits(tiny_model):
+    image = radiograph((64, 64), 16)
+    mask = box_mask(image.shape, (10, 30, 10, 30))
+    (r,) = backend(tiny_model, padding_mask_crop=8).inpaint(requests_for(image, mask, k=1))
+    assert "8-bit-roundtrip" in r.flags and r.extra["ignored_options"] == []
+    assert np.array_equal(r.image.to_uint()[~mask.array], image.to_uint()[~mask.array])

@@ -235,16 +235,39 @@ def run_batch(
         "negative_prompt": [negative_prompt] * batch if negative_prompt else None,
         "padding_mask_crop": padding_mask_crop,
     }
-    if loaded.kind == "flux-fill":
-        kwargs["image"] = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-        kwargs["mask_image"] = torch.from_numpy(mask_arr).permute(0, 3, 1, 2).contiguous()
+    flags = []
     ignored = sorted(k for k, v in kwargs.items() if k not in loaded.accepted and v is not None)
     call = {k: v for k, v in kwargs.items() if k in loaded.accepted and v is not None}
-    with torch.inference_mode():
-        out = loaded.pipe(**call)
-    arr = np.asarray(out.images, dtype=np.float32)
+    if "padding_mask_crop" in call:
+        # The pipelines crop around the mask only for one PIL image at a time, with PIL
+        # output: pixels go through 8 bits both ways, and the batch runs image by image.
+        # (geometry="crop" does the same job at full precision.)
+        from PIL import Image
+
+        flags.append("8-bit-roundtrip")
+        parts = []
+        for k in range(batch):
+            one = dict(call)
+            one["image"] = Image.fromarray(np.rint(pixels[k] * 255).astype(np.uint8), "RGB")
+            one["mask_image"] = Image.fromarray(
+                np.where(mask_arr[k, ..., 0] > 0.5, 255, 0).astype(np.uint8), "L"
+            )
+            one["prompt"] = prompt
+            one["generator"] = generators[k]
+            if "negative_prompt" in one:
+                one["negative_prompt"] = negative_prompt
+            one["output_type"] = "pil"
+            with torch.inference_mode():
+                pil = loaded.pipe(**one).images[0].convert("RGB")
+            parts.append(np.asarray(pil, dtype=np.float32)[None] / 255.0)
+        arr = np.concatenate(parts, axis=0)
+    else:
+        if loaded.kind == "flux-fill":
+            call["image"] = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+            call["mask_image"] = torch.from_numpy(mask_arr).permute(0, 3, 1, 2).contiguous()
+        with torch.inference_mode():
+            arr = np.asarray(loaded.pipe(**call).images, dtype=np.float32)
     grey = arr.mean(axis=3) if arr.ndim == 4 else arr
-    flags = []
     if loaded.dtype in ("float16", "bfloat16"):
         flags.append(f"{loaded.dtype}-inference")
     facts = {

@@ -11,6 +11,9 @@ backend can be tested and timed without network access or real weights:
 - ``size="sd15"``: the layer sizes of Stable Diffusion 1.5 inpainting (about a billion
   parameters; GPU timing in ``benchmarks/bench_diffusers_gpu.py``).
 
+:func:`save_random_flux_fill_pipeline` does the same for ``FluxFillPipeline`` (a tiny
+Flux transformer, a tiny VAE, CLIP and T5 encoders with small vocabularies).
+
 The outputs mean nothing (the weights are random); only shapes, speed and plumbing do.
 """
 
@@ -22,7 +25,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TOKENIZER_MAX_LENGTH", "save_random_inpaint_pipeline"]
+__all__ = [
+    "TOKENIZER_MAX_LENGTH",
+    "save_random_flux_fill_pipeline",
+    "save_random_inpaint_pipeline",
+]
 
 TOKENIZER_MAX_LENGTH = 77
 """Token sequence length of the CLIP tokenizer (as in Stable Diffusion)."""
@@ -178,6 +185,108 @@ def save_random_inpaint_pipeline(
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def save_random_flux_fill_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random-weight ``FluxFillPipeline`` to ``folder``; return it.
+
+    The T5 tokenizer is a small unigram vocabulary built in memory (this needs a
+    transformers version whose ``T5TokenizerFast`` accepts ``vocab=``, 5.x).
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxFillPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        T5Config,
+        T5EncoderModel,
+        T5TokenizerFast,
+    )
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    words = "a hand x-ray clean grayscale radiograph continuous background no text marker"
+    scores = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    scores += [("\u2581" + w, -3.0 - 0.1 * i) for i, w in enumerate(words.split())]
+    t5_tokenizer = T5TokenizerFast(vocab=scores, extra_ids=0, model_max_length=32)
+    t5 = T5EncoderModel(
+        T5Config(
+            vocab_size=64,
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file, merges_file = _write_tokenizer_files(Path(tmp))
+        clip_tokenizer = CLIPTokenizer(
+            str(vocab_file), str(merges_file), model_max_length=TOKENIZER_MAX_LENGTH
+        )
+    clip = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            vocab_size=len(clip_tokenizer) + 8,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=TOKENIZER_MAX_LENGTH,
+            projection_dim=32,
+        )
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=64,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    # packed latents (4 x 2x2) + packed masked-image latents (16) + packed mask (2*2 x 2x2)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=48,
+        out_channels=16,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=True,
+        axes_dims_rope=[4, 4, 8],
+    )
+    pipe = FluxFillPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=clip,
+        tokenizer=clip_tokenizer,
+        text_encoder_2=t5,
+        tokenizer_2=t5_tokenizer,
+        transformer=transformer,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder
