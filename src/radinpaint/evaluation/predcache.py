@@ -52,6 +52,18 @@ class StoredPrediction:
     member_bone_age: tuple[float, ...] = ()
     member_p_male: tuple[float, ...] = ()
 
+    def spread(self) -> tuple[float, float]:
+        """Standard deviation across members of bone age and of P(male) (NaN: no members)."""
+
+        def sd(values: tuple[float, ...]) -> float:
+            vals = [v for v in values if not math.isnan(v)]
+            if len(vals) < 2:
+                return math.nan
+            mean = sum(vals) / len(vals)
+            return math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+
+        return sd(self.member_bone_age), sd(self.member_p_male)
+
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (NaN as null)."""
 

@@ -24,7 +24,8 @@ class EvaluationResult:
         table: the tidy table, one row per case x inpainter x variant x predictor x view
             (see :data:`~radinpaint.evaluation.core.TABLE_COLUMNS`; plus ``backend``,
             ``seed``, ``compositing``, ``collapse``, ``cached``, ``replicated``, ``seconds``,
-            ``cost_usd``, ``inpaint_flags`` and ``error``).
+            ``cost_usd``, ``inpaint_flags``, ``member_sd_bone_age``, ``member_sd_p_male`` (spread
+            across an ensemble's members, ddof 0) and ``error``).
         metrics: metric label -> :class:`~radinpaint.protocols.MetricResult`.
         metric_errors: metric label -> why it could not be computed.
         decomposition: see :func:`~radinpaint.evaluation.decomposition.decomposition_table`.

@@ -534,6 +534,7 @@ class Runner:
         res = out.result if out is not None else None
         replicated = src != v
         for view in self.ev.views:
+            spread = (math.nan, math.nan)
             row = self._base(case, inp.spec.label, v, pred.spec.label, view)
             error = inp.error or (out.error if out is not None else "not run") or ""
             if orig is not None:
@@ -548,6 +549,7 @@ class Runner:
                 else:
                     row["pred_bone_age"] = got.bone_age
                     row["pred_p_male"] = got.p_male
+                    spread = got.spread()
             row.update(
                 {
                     "backend": inp.spec.name,
@@ -559,6 +561,8 @@ class Runner:
                     "seconds": 0.0 if (res is None or replicated) else res.seconds,
                     "cost_usd": 0.0 if (res is None or replicated) else res.cost_usd,
                     "inpaint_flags": ",".join(res.flags) if res else "",
+                    "member_sd_bone_age": spread[0],
+                    "member_sd_p_male": spread[1],
                     "error": error or None,
                 }
             )
