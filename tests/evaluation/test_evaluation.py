@@ -275,3 +275,27 @@ def test_pixel_stats_measure_leakage(test_plugin, phantoms):
     assert px.loc["drift", "change_out_of_mask"] > 0.01
     assert px.loc["test-noise", "change_in_mask"] > 0.0
     assert np.isfinite(px.loc["test-noise", "sd_output"])
+
+
+def test_bad_masks_and_repeated_ids_fail_their_case_only(test_plugin, phantoms):
+    from radinpaint.records import Mask
+
+    class Masks:
+        name = "picky"
+
+        def masks(self, items):
+            out = []
+            for item in items:
+                if item.id == phantoms[1].id:
+                    out.append(Mask.empty((3, 3)))  # wrong shape
+                else:
+                    out.append(item.artifact_mask)
+            return out
+
+    data = [phantoms[0], phantoms[1], phantoms[2], phantoms[0]]
+    res = _ev(data, inpainters=["identity"], mask_provider=Masks(), variants=1).run()
+    f = res.failures.set_index("stage")
+    assert "does not match image shape" in f.loc["mask", "error"]
+    assert "repeats" in f.loc["load", "error"]
+    ok = res.table[res.table["error"].isna()]
+    assert set(ok["case_id"]) == {phantoms[0].id, phantoms[2].id}

@@ -12,8 +12,16 @@ import numpy as np
 import pandas as pd
 
 from ..cache import ResultCache, backend_options, inpaint_cached
-from ..errors import MissingLabelError, RadinpaintError
-from ..records import Case, InpaintRequest, InpaintResult, Mask, Predictions, Radiograph
+from ..errors import InvalidInputError, MissingLabelError, RadinpaintError
+from ..records import (
+    Case,
+    InpaintRequest,
+    InpaintResult,
+    Mask,
+    Predictions,
+    Radiograph,
+    check_same_shape,
+)
 from .core import Evaluation, case_seed, chunks
 from .decomposition import decompose, decomposition_table
 from .pixels import PixelStats
@@ -226,10 +234,20 @@ class Runner:
         cases = []
         for i in rng:
             try:
-                cases.append(self.ev.dataset[i])
-                self.case_index[cases[-1].id] = i
+                case = self.ev.dataset[i]
             except Exception as exc:
                 self._fail("load", case_id=f"#{i}", error=error_text(exc))
+                continue
+            if case.id in self.case_index:
+                self._fail(
+                    "load",
+                    case_id=case.id,
+                    error=f"case id {case.id!r} repeats (item "
+                    f"{i} and item {self.case_index[case.id]}); the repeat is skipped",
+                )
+                continue
+            self.case_index[case.id] = i
+            cases.append(case)
         return cases
 
     def _masks(self, cases: list[Case]) -> dict[str, Mask]:
@@ -244,6 +262,15 @@ class Runner:
                     found.append(exc)
         out: dict[str, Mask] = {}
         for case, mask in zip(cases, found, strict=True):
+            if not isinstance(mask, BaseException):
+                try:
+                    if not isinstance(mask, Mask):
+                        raise InvalidInputError(
+                            f"mask provider returned {type(mask).__name__}, not a Mask"
+                        )
+                    check_same_shape(case.image.shape, mask.shape, f"mask of case {case.id}")
+                except InvalidInputError as exc:
+                    mask = exc
             if isinstance(mask, BaseException):
                 self._fail("mask", case_id=case.id, error=error_text(mask))
                 self._error_rows(case, f"mask: {error_text(mask)}")
