@@ -83,7 +83,11 @@ class FakeOpenAI:
     base_url: str = ""
 
     def reset(self) -> None:
-        """Forget everything received and every injected failure."""
+        """Wait for requests still being answered (abandoned by a client timeout), then
+        forget everything received and every injected failure."""
+        deadline = time.monotonic() + 10.0
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self.lock:
             self.latency = 0.0
             self.failures.clear()
@@ -149,6 +153,12 @@ def _edited(image: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int]) 
     return out
 
 
+def _error_body(status: int, message: str, code: str | None = None) -> tuple[int, dict, dict]:
+    error = {"message": message, "type": "invalid_request_error", "code": code}
+    error["param"] = "model" if code else None
+    return status, {"error": error}, {}
+
+
 def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -208,12 +218,13 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 failure = state.failures.pop(0) if state.failures else None
                 delay = state.delays.pop(0) if state.delays else 0.0
             try:
-                self._edit(body, failure, delay)
+                answer = self._edit(body, failure, delay)
             finally:
-                with state.lock:
+                with state.lock:  # done before answering, so a client never sees it pending
                     state.in_flight -= 1
+            self._send(*answer)
 
-        def _edit(self, body: bytes, failure: Any, delay: float) -> None:
+        def _edit(self, body: bytes, failure: Any, delay: float) -> tuple[int, dict, dict]:
             fields, files, names = _parse_multipart(self.headers["Content-Type"], body)
             problems: list[str] = []
             image_bytes = files.get("image", b"")
@@ -245,24 +256,20 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             time.sleep(state.latency + delay)
             if failure is not None:
                 status, headers, err = failure
-                self._send(status, err, headers)
-                return
+                return status, err, headers
             model = fields.get("model", "")
             if model in RETIRED_MODELS:
-                self._error(
+                return _error_body(
                     404,
                     f"The model '{model}' has been shut down. Use gpt-image-2.5-sunburst.",
                     "model_not_found",
                 )
-                return
             if model not in KNOWN_MODELS:
-                self._error(404, f"The model '{model}' does not exist", "model_not_found")
-                return
+                return _error_body(404, f"The model '{model}' does not exist", "model_not_found")
             n = int(fields.get("n", "1"))
             size = fields.get("size", "auto")
             if problems or not 1 <= n <= 10:
-                self._error(400, "; ".join(problems) or f"bad n {n}")
-                return
+                return _error_body(400, "; ".join(problems) or f"bad n {n}")
             if size == "auto":
                 wh = (image.shape[1], image.shape[0])
             else:
@@ -285,7 +292,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 "output_tokens": out_tokens,
                 "total_tokens": text_tokens + 323 + out_tokens,
             }
-            self._send(
+            return (
                 200,
                 {
                     "created": int(time.time()),

@@ -200,3 +200,16 @@ def test_price_table_lookups():
     assert custom is not None and custom.image_output == 3.0
     assert output_tokens_per_image("high", "1024x1024") == 4160
     assert output_tokens_per_image(None, "1536x1024") == 6240  # auto priced as high
+
+
+def test_concurrent_callers_share_the_bound(server):
+    server.latency = 0.5
+    inp = backend(server, max_concurrency=2)
+    reqs = cases(6)
+    threads = [threading.Thread(target=inp.inpaint, args=(reqs[k::2],)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert server.edit_count == 6 and server.max_in_flight <= 2
+    assert inp.batch_size >= 8

@@ -263,6 +263,7 @@ class OpenAIInpainter:
     _budget: Budget = attrs.field(init=False, repr=False)
     _model_checked: bool = attrs.field(init=False, default=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
+    _slots: threading.BoundedSemaphore = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -300,6 +301,8 @@ class OpenAIInpainter:
         if self.max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         self._budget = Budget(self.max_images, self.max_usd)
+        # shared by every inpaint() call, so concurrent callers stay within the bound too
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
 
     # ----------------------------------------------------------------- records
     def options(self) -> dict[str, Any]:
@@ -320,6 +323,11 @@ class OpenAIInpainter:
             "base_url": redact_url(self.base_url),
             "dry_run": self.dry_run,
         }
+
+    @property
+    def batch_size(self) -> int:
+        """Requests to hand over per :meth:`inpaint` call to keep every call slot busy."""
+        return max(8, 2 * self.max_concurrency * int(self.n))  # type: ignore[arg-type]
 
     @property
     def spent_usd(self) -> float:
@@ -507,7 +515,7 @@ class OpenAIInpainter:
     def _run_calls(
         self, calls: list[_Call], state: _PartialFailure, options: dict[str, Any]
     ) -> None:
-        slots = threading.BoundedSemaphore(self.max_concurrency)
+        slots = self._slots
         cache = None
         if self.cache_dir is not None:
             from ..cache import ResultCache
