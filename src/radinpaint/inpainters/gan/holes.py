@@ -68,7 +68,7 @@ def _free_form(mask: np.ndarray, rng: np.random.Generator) -> None:
 def _plate(mask: np.ndarray, rng: np.random.Generator) -> None:
     h, w = mask.shape
     side = min(h, w)
-    size = (float(rng.uniform(0.12, 0.45) * side), float(rng.uniform(0.12, 0.45) * side))
+    size = (float(rng.uniform(0.12, 0.6) * side), float(rng.uniform(0.12, 0.6) * side))
     angle = float(rng.normal(0, 8)) if rng.random() < 0.6 else float(rng.uniform(0, 90))
     _rotated_rect(mask, (float(rng.uniform(0, w)), float(rng.uniform(0, h))), size, angle)
 

@@ -1,10 +1,16 @@
 """The networks: a gated-convolution U-Net generator and a spectral-norm PatchGAN critic.
 
 Generator (after Yu et al., "Free-Form Image Inpainting with Gated Convolution", ICCV 2019,
-reduced to a single-stage U-Net so that it is small and fast on a CPU):
+reduced to a coarse-to-fine pair whose coarse stage has no parameters, so that it is small,
+fast on a CPU, and useful after a short training):
 
-- input: two channels, the image mapped to ``[-1, 1]`` with the hole set to 0, and the mask
-  (1 = hole);
+- input: the image with the hole zeroed, and the mask (1 = hole);
+- coarse stage: :func:`push_pull_fill`, a multigrid harmonic interpolation of the pixels
+  around the hole (a smooth membrane, close to what a classical diffusion inpainter gives);
+- fine stage, a gated U-Net on three channels: the image mapped to ``[-1, 1]`` with the hole
+  set to 0, the mask, and the coarse fill; it predicts a correction added to the coarse fill
+  (its last layer starts at zero, so an untrained generator returns the coarse fill), and
+  the sum is clamped to ``[0, 1]``;
 - encoder: a 5x5 gated convolution at full resolution, then ``depth`` stride-2 gated
   convolutions doubling the channels (capped at ``4 * base_channels``);
 - bottleneck: dilated gated convolutions (``dilations``) for a wide receptive field;
@@ -40,11 +46,13 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "multiple_of",
+    "push_pull_fill",
 ]
 
 DEFAULT_GENERATOR_CONFIG: dict[str, Any] = {
     "arch": "gated-unet",
-    "in_channels": 2,
+    "in_channels": 3,
+    "coarse": "push-pull",
     "base_channels": 16,
     "depth": 3,
     "dilations": [2, 4, 8],
@@ -96,11 +104,41 @@ class GatedConv2d(nn.Module):
         return feat * torch.sigmoid(gate)
 
 
+def push_pull_fill(image: torch.Tensor, valid: torch.Tensor, iterations: int = 4) -> torch.Tensor:
+    """Fill where ``valid`` is 0 with a multigrid harmonic interpolation of the rest.
+
+    Push: average ``image * valid`` and ``valid`` over 2x2 blocks down to one pixel. Pull:
+    from the coarsest level up, a block with any valid pixel keeps its normalised mean
+    (``sum(image * valid) / sum(valid)``); an empty block starts from the bilinearly
+    upsampled coarser fill and is relaxed by ``iterations`` Jacobi steps of Laplace's
+    equation (each pixel becomes the mean of its four neighbours). Valid pixels come back
+    unchanged; a hole gets a smooth membrane over its border, like a classical diffusion
+    inpainter, in a few milliseconds. No parameters. ``image``, ``valid``: (N, 1, H, W).
+    """
+    eps = 1e-6
+    values, weights = [image * valid], [valid]
+    while min(values[-1].shape[-2:]) > 1:
+        values.append(F.avg_pool2d(values[-1], 2, ceil_mode=True))
+        weights.append(F.avg_pool2d(weights[-1], 2, ceil_mode=True))
+    kernel = image.new_tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]])
+    kernel = kernel.view(1, 1, 3, 3)
+    fill = values[-1] / weights[-1].clamp_min(eps)
+    for value, weight in zip(reversed(values[:-1]), reversed(weights[:-1]), strict=True):
+        fill = F.interpolate(fill, size=value.shape[-2:], mode="bilinear", align_corners=False)
+        known = (weight > 0).to(image.dtype)
+        mean = value / weight.clamp_min(eps)
+        fill = known * mean + (1.0 - known) * fill
+        for _ in range(iterations):
+            around = F.conv2d(F.pad(fill, (1, 1, 1, 1), mode="replicate"), kernel)
+            fill = known * mean + (1.0 - known) * around
+    return fill
+
+
 class GatedUNet(nn.Module):
     """The inpainting generator (see the module docs).
 
     Args:
-        in_channels: 2 (image with hole zeroed, mask).
+        in_channels: 3 (image with hole zeroed, mask, coarse fill).
         base_channels: channels at full resolution.
         depth: number of stride-2 stages (sides must be multiples of ``2**depth``).
         dilations: dilation of each bottleneck gated convolution.
@@ -108,7 +146,7 @@ class GatedUNet(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 2,
+        in_channels: int = 3,
         base_channels: int = 16,
         depth: int = 3,
         dilations: tuple[int, ...] | list[int] = (2, 4, 8),
@@ -129,15 +167,21 @@ class GatedUNet(nn.Module):
             GatedConv2d(chans[i + 1] + chans[i], chans[i], 3) for i in reversed(range(depth))
         )
         self.tail = nn.Conv2d(chans[0], 1, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Inpaint: ``image`` (N, 1, H, W) in [0, 1], ``mask`` (N, 1, H, W) 1 = hole.
 
         Returns the generator's whole image (N, 1, H, W) in [0, 1]; composite it with the
-        input yourself (pixels outside the hole are re-drawn, not copied).
+        input yourself (pixels outside the hole are re-drawn, not copied). Pixels of
+        ``image`` inside the hole are never read.
         """
         m = mask.to(image.dtype)
-        x = torch.cat([(image * 2.0 - 1.0) * (1.0 - m), m], dim=1)
+        valid = 1.0 - m
+        known = image * valid
+        coarse = push_pull_fill(known, valid)
+        x = torch.cat([(known * 2.0 - 1.0) * valid, m, coarse * 2.0 - 1.0], dim=1)
         skips = [self.head(x)]
         for layer in self.down:
             skips.append(layer(skips[-1]))
@@ -147,7 +191,7 @@ class GatedUNet(nn.Module):
         for layer in self.up:
             y = F.interpolate(y, scale_factor=2.0, mode="nearest")
             y = layer(torch.cat([y, skips.pop()], dim=1))
-        return torch.sigmoid(self.tail(y))
+        return (coarse + self.tail(y)).clamp(0.0, 1.0)
 
 
 class PatchDiscriminator(nn.Module):
@@ -185,6 +229,8 @@ def build_generator(config: Mapping[str, Any]) -> GatedUNet:
     """A generator from its JSON config (see :data:`DEFAULT_GENERATOR_CONFIG`)."""
     if config.get("arch") != "gated-unet":
         raise ValueError(f"unknown generator arch {config.get('arch')!r}")
+    if config.get("coarse") != "push-pull" or int(config["in_channels"]) != 3:
+        raise ValueError("the gated-unet generator takes coarse='push-pull' and in_channels=3")
     return GatedUNet(
         in_channels=int(config["in_channels"]),
         base_channels=int(config["base_channels"]),

@@ -1,0 +1,62 @@
+"""``radinpaint train-gan``: train the ``gan`` inpainter on a folder of radiographs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train-gan`` subcommand."""
+    parser = subparsers.add_parser(
+        "train-gan",
+        help="train the gan inpainter on your radiographs (self-supervised, resumable)",
+        description=(
+            "Train radinpaint's inpainting GAN on the radiographs in DIR (a folder, or a "
+            "label table; artifact-free versions in DIR/clean are used when present) with "
+            "random free-form and marker-shaped holes. Writes FILE (.safetensors) and its "
+            ".json config; the training state is saved beside them every --checkpoint-every "
+            "steps, and running the same command again resumes where it stopped. Use the "
+            "result with get_inpainter('gan', weights=FILE)."
+        ),
+    )
+    parser.add_argument("--data", required=True, help="folder or label table of radiographs")
+    parser.add_argument("--out", required=True, help="weights file to write (.safetensors)")
+    parser.add_argument("--steps", type=int, default=2000, help="total steps (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of init, crops and holes")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    parser.add_argument("--batch-size", type=int, default=8, help="crops per step (8)")
+    parser.add_argument("--crop", type=int, default=96, help="crop side in pixels (96)")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=100, help="save every N steps (100)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue from the saved training state beside --out (default: yes)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print where the weights went."""
+    from ..inpainters.gan.train import train_gan
+
+    path = train_gan(
+        args.data,
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        seed=args.seed,
+        device=None if args.device == "auto" else args.device,
+        resume=args.resume,
+        progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
+        num_threads=args.threads,
+    )
+    print(f"weights: {path}")
+    print(f"config:  {path.with_suffix('.json')}")
+    return 0
