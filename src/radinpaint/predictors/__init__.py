@@ -1,1 +1,49 @@
-"""Bone-age and sex predictors."""
+"""Bone-age and sex predictors: batched ensembles, training, shipped and study models.
+
+Importing this package is cheap: the names below are imported (with torch) on first use,
+so the plugin module :mod:`radinpaint.predictors.plugin` loads without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "ARCHITECTURES": "architectures",
+    "CompactCNN": "architectures",
+    "ResNet50": "architectures",
+    "build_model": "architectures",
+    "load_ensemble": "checkpoint",
+    "load_member": "checkpoint",
+    "load_torchscript_member": "checkpoint",
+    "read_pth_state_dict": "checkpoint",
+    "save_ensemble": "checkpoint",
+    "save_member": "checkpoint",
+    "AGGREGATIONS": "ensemble",
+    "EnsemblePredictor": "ensemble",
+    "Member": "members",
+    "MemberSpec": "members",
+    "PHANTOM_128": "preprocessing",
+    "PRESETS": "preprocessing",
+    "SQUARE_512": "preprocessing",
+    "STUDY_320": "preprocessing",
+    "Preprocessing": "preprocessing",
+    "load_study_ensemble": "study",
+    "TrainConfig": "training",
+    "train_ensemble": "training",
+    "train_ensemble_arrays": "training",
+    "load_phantom_ensemble": "plugin",
+    "PHANTOM_WEIGHTS": "plugin",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

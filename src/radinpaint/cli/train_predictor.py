@@ -1,0 +1,107 @@
+"""``radinpaint train-predictor``: train a k-fold bone-age/sex ensemble."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InvalidInputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train-predictor`` subcommand."""
+    parser = subparsers.add_parser(
+        "train-predictor",
+        help="train a bone-age/sex ensemble on RSNA data or phantoms",
+        description="Train a k-fold ensemble (L1 bone age, BCE sex, early stopping) and save "
+        "it as safetensors + JSON; load it with get_predictor('ensemble', path=OUT).",
+    )
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--data", type=Path, help="RSNA training layout: a folder with the CSV and <id>.png"
+    )
+    src.add_argument("--phantoms", type=int, metavar="N", help="train on N synthetic phantoms")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--name", default=None, help="ensemble name (default: the folder name)")
+    parser.add_argument(
+        "--targets", default="bone_age,male", help="bone_age, male or both (comma-separated)"
+    )
+    parser.add_argument("--architecture", default="compact-cnn")
+    parser.add_argument("--preprocessing", default="phantom-128", help="preset name")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--seeds-per-fold", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--joint", action="store_true", help="one network predicts both targets")
+    parser.add_argument("--sex-input", action="store_true", help="bone-age members take sex")
+    parser.add_argument(
+        "--sex-specific", action="store_true", help="separate male and female bone-age members"
+    )
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--phantom-seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def _rsna_training_cases(folder: Path):
+    from ..datasets import load_rsna
+
+    if folder.is_file():
+        return load_rsna(folder)
+    tables = sorted(folder.glob("*.csv")) + sorted(folder.glob("*.xlsx"))
+    if not tables:
+        raise InvalidInputError(
+            "no label table (CSV) in the training folder",
+            input=folder,
+            fix="point --data at the RSNA training folder (train.csv and <id>.png)",
+        )
+    return load_rsna(tables[0], folder)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and save."""
+    from ..predictors.training import TrainConfig, train_ensemble
+
+    if args.phantoms is not None:
+        from ..datasets.phantom import PhantomDataset
+
+        cases = PhantomDataset(args.phantoms, seed=args.phantom_seed)
+    else:
+        cases = _rsna_training_cases(args.data)
+    config = TrainConfig(
+        architecture=args.architecture,
+        preprocessing=args.preprocessing,
+        targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
+        joint=args.joint,
+        folds=args.folds,
+        seeds_per_fold=args.seeds_per_fold,
+        sex_input=args.sex_input,
+        sex_specific=args.sex_specific,
+        epochs=args.epochs,
+        patience=args.patience,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=not args.no_augment,
+        seed=args.seed,
+    )
+    ensemble = train_ensemble(
+        cases,
+        config,
+        name=args.name or args.out.name,
+        output_dir=args.out,
+        progress=not args.quiet,
+        num_threads=args.threads,
+    )
+    for name, facts in ensemble.metadata["training"].items():
+        mae = facts.get("val_mae_months")
+        extra = f", validation MAE {mae:.2f} months" if mae is not None else ""
+        print(
+            f"{name}: best epoch {facts['best_epoch']}, "
+            f"validation loss {facts['best_val_loss']:.4f}{extra}"
+        )
+    print(f"saved {len(ensemble.members)} members to {args.out}")
+    return 0
