@@ -277,3 +277,13 @@ def test_conformance_kit(server):
     assert "outside-mask-exact" in ran and "seed-replay" in ran
     study = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
     assert "record" in check_inpainter(study, paste_back=False)
+
+
+def test_sdk_environment_configuration_is_honoured(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    image = radiograph((64, 64))
+    inp = get_inpainter("openai", allow_external_upload=True, size="256x256")
+    (result,) = inp.inpaint(variants(image, box_mask(image.shape, (5, 20, 5, 20)), k=1))
+    assert server.edits[0].headers["authorization"] == "Bearer sk-from-the-environment"
+    assert result.options["base_url"] is None
