@@ -46,7 +46,6 @@ import numpy as np
 
 from ..errors import (
     BackendError,
-    BudgetExceededError,
     ExternalUploadNotAllowedError,
     InvalidInputError,
 )
@@ -426,12 +425,12 @@ class OpenAIInpainter:
                 if state.stop.is_set():
                     slots.release()
                     break
-                placement = self._placement(call.requests[0])
-                size = _size_text(placement.backend_shape)
-                estimate = self._call_estimate(call, size)
                 try:
+                    placement = self._placement(call.requests[0])
+                    size = _size_text(placement.backend_shape)
+                    estimate = self._call_estimate(call, size)
                     self._budget.reserve(call.n, estimate, what=call.what)
-                except BudgetExceededError as exc:
+                except BaseException as exc:  # the slot must never leak
                     slots.release()
                     state.fail(exc)
                     break
