@@ -278,7 +278,11 @@ class Runner:
                 out[case.id] = mask
         return out
 
+    def _timed(self, key: str, start: float) -> None:
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - start
+
     def _chunk(self, rng: range) -> None:
+        t = time.perf_counter()
         cases = self._load(rng)
         masks = self._masks(cases)
         cases = [c for c in cases if c.id in masks]
@@ -288,14 +292,23 @@ class Runner:
                 "mask": masks[case.id].content_hash(),
             }
             self.pixels.add_original(case, masks[case.id])
+        self._timed("load_and_mask_s", t)
         outputs: dict[tuple[str, str, int], _Output] = {}
         for inp in self.inps:
             if inp.error is None:
+                t = time.perf_counter()
                 outputs.update(self._inpaint(inp, cases, masks))
+                self._timed(f"inpaint[{inp.spec.label}]_s", t)
+        t = time.perf_counter()
         self._decompose(cases, masks, outputs)
+        self._timed("views_and_pixels_s", t)
+        t = time.perf_counter()
         self._predict(cases, outputs)
+        self._timed("predict_s", t)
+        t = time.perf_counter()
         self._rows(cases, outputs)
         self._keep_samples(rng, cases, masks, outputs)
+        self._timed("rows_s", t)
 
     # -- inpainting ----------------------------------------------------------------------
 
