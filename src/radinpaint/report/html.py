@@ -15,6 +15,7 @@ from .tables import (
     headline_view,
     interval_view,
     metric_tables,
+    timing_view,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def render_html(result: EvaluationResult, figures: dict[str, tuple[str, bytes | 
             parts += [f"<h3>{e(title)}</h3>", _img(title, png)]
         elif err:
             parts += [f"<h3>{e(title)}</h3><p class='err'>Could not draw: {e(err)}</p>"]
+    parts += ["<h2>Time</h2>", _table(timing_view(result), digits=1)]
     parts.append("<h2>Failures</h2>")
     if result.failures is None or result.failures.empty:
         parts.append("<p>None.</p>")

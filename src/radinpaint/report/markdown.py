@@ -10,6 +10,7 @@ from .tables import (
     headline_view,
     interval_view,
     metric_tables,
+    timing_view,
     to_markdown,
 )
 
@@ -139,6 +140,7 @@ def render_markdown(
             lines += [f"### {title}", "", f"![{title}]({fig_dir}/{name}.png)", ""]
         elif err:
             lines += [f"### {title}", "", f"Could not draw: {err}", ""]
+    lines += ["## Time", "", to_markdown(timing_view(result), digits=1)]
     lines += ["## Failures", ""]
     failures = result.failures
     if failures is None or failures.empty:

@@ -22,6 +22,7 @@ __all__ = [
     "headline_view",
     "interval_view",
     "metric_tables",
+    "timing_view",
     "to_markdown",
 ]
 
@@ -151,6 +152,12 @@ def decomposition_view(result: EvaluationResult) -> pd.DataFrame:
         "flip_rate",
     ]
     return d[[c for c in cols if c in d.columns]]
+
+
+def timing_view(result: EvaluationResult) -> pd.DataFrame:
+    """Wall seconds per phase and per backend, from the manifest."""
+    timings = result.manifest.get("timings_s", {})
+    return pd.DataFrame([{"phase": k.removesuffix("_s"), "seconds": v} for k, v in timings.items()])
 
 
 def failures_view(result: EvaluationResult) -> pd.DataFrame:
