@@ -264,3 +264,22 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys) -> None:  # type: ignore[no
     assert main(["phantoms", "--n", "1", "--bit-depth", "7", "--out", str(tmp_path)]) == 2
     assert main(["phantoms", "--n", "1", "--size", "32", "--out", str(tmp_path)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+# What these seeds produce is frozen: shipped models are trained on phantoms. A change here
+# means every seed's pixels or labels changed, which must never happen silently.
+GOLDEN = [
+    (0, 256, {}, "540a33310fd296a3", 164.0, False),
+    (1, 256, {}, "b9947c5dda4bec52", 133.0, True),
+    (17, 512, {}, "dc70668fc522c7d2", 216.0, False),
+    (123456, 128, {"bit_depth": 8}, "d328b424e74b8bda", 155.0, False),
+    (5, 256, {"bone_age_months": 30.0, "male": False}, "44d9d54cecbf077e", 30.0, False),
+]
+
+
+@pytest.mark.parametrize(("seed", "size", "kwargs", "digest", "age", "male"), GOLDEN)
+def test_golden_pixels_and_labels(seed, size, kwargs, digest, age, male) -> None:  # type: ignore[no-untyped-def]
+    case = make_phantom(seed, size=size, **kwargs)
+    assert case.bone_age_months == age
+    assert case.male is male
+    assert _digest(case) == digest

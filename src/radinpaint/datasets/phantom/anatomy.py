@@ -201,7 +201,7 @@ def sample_subject(
         index_ring=float(0.975 - sign * 0.018 * strength + rng.normal(0.0, 0.018)),
         carpal_scale=float(1.0 + sign * 0.04 * strength + rng.normal(0.0, 0.045)),
         soft_tissue=float(math.exp(rng.normal(-0.06 * sign * strength, 0.12))),
-        density=float(math.exp(rng.normal(0.0, 0.08))),
+        density=float(math.exp(rng.normal(0.0, 0.06))),
         timing=timing,
         angles={r: float(rng.normal(0.0, 3.5)) for r in range(1, 6)},
         lengths={r: float(math.exp(rng.normal(0.0, 0.025))) for r in range(1, 6)},
@@ -306,7 +306,7 @@ class _Builder:
             grow = _growth(m, _EPI_APPEAR[key], 95.0)
             fuse = _fusion(m, _FUSION[key])
             end_w = w0 if epi_at_start else w1
-            physis = 0.05 * (1.0 - fuse) * (0.6 + 0.4 * (1.0 - grow))
+            physis = 0.06 * (1.0 - fuse) * (0.6 + 0.4 * (1.0 - grow))
             if epi_at_start:
                 joint, inward = a, u
             else:
@@ -431,7 +431,7 @@ def build_skeleton(subject: Subject) -> tuple[list[Shape], dict[str, np.ndarray]
             q = p + direction * lens[ray] * finger_len
             bend = direction if i == 0 else _rot(_FINGER_ANGLE[ray] + s.angles[ray] * (1 + i))
             q = p + bend * lens[ray] * finger_len
-            bld.tubular(f"{kind}{ray}", p, q, widths[ray], kind, True, 0.035)
+            bld.tubular(f"{kind}{ray}", p, q, widths[ray], kind, True, 0.045)
             p = q + bend * gap * 0.8
         marks[f"tip{ray}"] = p + direction * 0.03
     # Forearm: radius (thumb side) and ulna, distal ends near the carpus.
