@@ -3,7 +3,7 @@
 Reproducible: fixed seeds for the phantoms, the folds and every member. The training
 phantoms are generated once and cached as a downsampled array (``--cache``).
 
-    OMP_NUM_THREADS=2 python benchmarks/train_phantom_ensemble.py            # train + ship
+    OMP_NUM_THREADS=1 python benchmarks/train_phantom_ensemble.py            # train + ship
     python benchmarks/train_phantom_ensemble.py --evaluate-only              # figures only
 
 Held-out phantoms come from a different seed than the training phantoms, so the model has
@@ -14,6 +14,7 @@ constant-mean baseline.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -25,17 +26,31 @@ TEST_SEED = 20269999
 SHIPPED = Path(__file__).resolve().parents[1] / "src/radinpaint/predictors/weights/phantom-ensemble"
 
 
-def cached_arrays(n: int, seed: int, cache: Path, prep):
-    """Generate ``n`` phantoms once and keep their 128-px images and labels in ``cache``."""
+def _chunk(args: tuple[int, int, int, int]):
+    """Geometric preprocessing of phantoms ``start..stop`` of the dataset (one process)."""
     from radinpaint.datasets.phantom import PhantomDataset
+    from radinpaint.predictors.preprocessing import PHANTOM_128
     from radinpaint.predictors.training import geometry_arrays
+
+    n, seed, start, stop = args
+    cases = PhantomDataset(n, seed=seed, size=512)
+    return geometry_arrays([cases[i] for i in range(start, stop)], PHANTOM_128, progress=False)
+
+
+def cached_arrays(n: int, seed: int, cache: Path, workers: int = 2):
+    """Generate ``n`` phantoms once and keep their 128-px images and labels in ``cache``."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     if cache.exists():
         data = np.load(cache)
         if data["images"].shape[0] == n and int(data["seed"]) == seed:
             return data["images"], data["ages"], data["male"]
-    cases = PhantomDataset(n, seed=seed, size=512)
-    images, ages, male = geometry_arrays(cases, prep)
+    bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
+    jobs = [(n, seed, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        parts = list(pool.map(_chunk, jobs))
+    images, ages, male = (np.concatenate([p[k] for p in parts]) for k in range(3))
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, images=images, ages=ages, male=male, seed=seed)
     return images, ages, male
@@ -71,7 +86,10 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=400)
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=18)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes, 1 thread each")
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--stem-width", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/radinpaint-phantom-train.npz"))
     parser.add_argument("--out", type=Path, default=SHIPPED)
     parser.add_argument("--evaluate-only", action="store_true")
@@ -84,21 +102,22 @@ def main() -> None:
     from radinpaint.predictors.preprocessing import PHANTOM_128
     from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     if not args.evaluate_only:
         start = time.perf_counter()
-        images, ages, male = cached_arrays(args.n_train, TRAIN_SEED, args.cache, PHANTOM_128)
+        images, ages, male = cached_arrays(args.n_train, TRAIN_SEED, args.cache, args.workers)
         print(f"training phantoms ready: {images.shape} in {time.perf_counter() - start:.0f} s")
         cfg = TrainConfig(
             architecture="compact-cnn",
-            arch_options={"widths": [24, 48, 96], "stem_width": 16},
+            arch_options={"widths": list(args.widths), "stem_width": args.stem_width},
             preprocessing=PHANTOM_128,
             targets=("bone_age", "male"),
+            sex_input=True,  # bone age reads sex (given, or the ensemble's own prediction)
             folds=args.folds,
             epochs=args.epochs,
             patience=4,
             batch_size=64,
-            lr=3e-3,
+            lr=args.lr,
             seed=0,
         )
         start = time.perf_counter()
@@ -110,6 +129,7 @@ def main() -> None:
             name="phantom-ensemble",
             output_dir=args.out,
             progress=not args.no_progress,
+            workers=args.workers,
         )
         print(f"trained in {time.perf_counter() - start:.0f} s -> {args.out}")
     predictor = load_ensemble(args.out, device="cpu")

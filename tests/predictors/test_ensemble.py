@@ -94,7 +94,7 @@ def test_sex_needed_but_missing_is_a_clear_error(images) -> None:
     ens = EnsemblePredictor("needs-sex", members)
     with pytest.raises(InvalidInputError, match="needs each image's sex"):
         ens.predict(images)
-    with pytest.raises(InvalidInputError, match="sexes"):
+    with pytest.raises(InvalidInputError, match="sexes in male="):
         ens.predict(images, male=[True])
     out = ens.predict(images, male=[True] * len(images))
     other = ens.predict(images, male=[False] * len(images))
@@ -147,3 +147,17 @@ def test_gpu_amp_channels_last_close_to_fp32(images) -> None:
     np.testing.assert_allclose(gpu.p_male, cpu.p_male, atol=0.05)
     stacked = _ensemble(device="cuda", amp="none", stack="vmap").predict(images)
     np.testing.assert_allclose(stacked.member_bone_age, cpu.member_bone_age, rtol=1e-3, atol=0.1)
+
+
+def test_partly_unknown_sex(images) -> None:
+    members = [_member("a", ("bone_age",), 0, sex_input=True), _member("s", ("male",), 1)]
+    strict = EnsemblePredictor("strict", members)
+    male = [True, None] + [False] * (len(images) - 2)
+    with pytest.raises(InvalidInputError, match="1 image"):
+        strict.predict(images, male=male)
+    auto = EnsemblePredictor("auto", members, sex_from_prediction=True)
+    pred = auto.predict(images, male=male)
+    filled = [True, bool(pred.p_male[1] >= 0.5), *male[2:]]
+    np.testing.assert_allclose(
+        pred.bone_age_months, auto.predict(images, male=filled).bone_age_months, atol=1e-6
+    )

@@ -7,7 +7,8 @@ files are read with ``torch.load(..., weights_only=True)``, and TorchScript arch
 
 A saved ensemble is a directory::
 
-    ensemble.json            {"format": "radinpaint-ensemble", "name", "aggregation", "members"}
+    ensemble.json            {"format": "radinpaint-ensemble", "name", "aggregation",
+                              "members", optional "settings" (EnsemblePredictor defaults)}
     <member>.json            the member's MemberSpec (+ training facts)
     <member>.safetensors     its weights (or <member>.pt for a TorchScript member)
 """
@@ -214,6 +215,7 @@ def save_ensemble(
         "name": ensemble.name,
         "aggregation": ensemble.aggregation,
         "members": names,
+        "settings": {"sex_from_prediction": bool(ensemble.sex_from_prediction)},
         **dict(extra or {}),
     }
     (directory / "ensemble.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -248,8 +250,11 @@ def load_ensemble(directory: str | Path, **options: Any):
             f"not a radinpaint ensemble manifest ({exc})", input=manifest_path
         ) from exc
     members = [load_member(directory / f"{n}.json") for n in names]
-    settings = {"name": manifest.get("name", directory.name)}
+    settings: dict[str, Any] = {"name": manifest.get("name", directory.name)}
     settings["aggregation"] = manifest.get("aggregation", "mean")
+    saved = manifest.get("settings", {})
+    allowed = {"sex_from_prediction", "batch_size", "amp", "stack", "channels_last", "prefetch"}
+    settings.update({k: v for k, v in saved.items() if k in allowed})
     settings.update(options)
     return EnsemblePredictor(members=members, **settings)
 

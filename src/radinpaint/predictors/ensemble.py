@@ -167,21 +167,26 @@ class EnsemblePredictor:
         return self
 
     # -- prediction ------------------------------------------------------------------
-    def _check_male(self, n: int, male: Sequence[bool] | None) -> np.ndarray | None:
+    def _check_male(self, n: int, male: Sequence[bool | None] | None) -> np.ndarray:
+        """Sexes as int8: 1 male, 0 female, -1 unknown (``None`` entries or no ``male``)."""
         if male is None:
-            if self.needs_sex and not (self.sex_from_prediction and "male" in self.targets):
-                users = [m.name for m in self.members if m.spec.needs_sex]
-                raise InvalidInputError(
-                    f"predictor {self.name!r} needs each image's sex (members {users} take "
-                    "sex as an input or are sex-specific) and none was given",
-                    fix="pass male=[True/False, ...] (CLI: --male true|false), or build the "
-                    "predictor with sex_from_prediction=True",
-                )
-            return None
-        arr = np.asarray([bool(v) for v in male], dtype=bool)
-        if arr.shape != (n,):
-            raise InvalidInputError(f"got {n} images but {arr.shape[0]} sexes in male=")
-        return arr
+            sexes = np.full(n, -1, dtype=np.int8)
+        else:
+            values = list(male)
+            if len(values) != n:
+                raise InvalidInputError(f"got {n} images but {len(values)} sexes in male=")
+            sexes = np.array([-1 if v is None else int(bool(v)) for v in values], dtype=np.int8)
+        can_predict = self.sex_from_prediction and "male" in self.targets
+        if (sexes < 0).any() and self.needs_sex and not can_predict:
+            users = [m.name for m in self.members if m.spec.needs_sex]
+            raise InvalidInputError(
+                f"predictor {self.name!r} needs each image's sex (members {users} take "
+                "sex as an input or are sex-specific) and none was given for "
+                f"{int((sexes < 0).sum())} image(s)",
+                fix="pass male=[True/False, ...] (CLI: --male true|false), or build the "
+                "predictor with sex_from_prediction=True",
+            )
+        return sexes
 
     def predict(
         self, images: Sequence[Radiograph], male: Sequence[bool] | None = None
@@ -190,20 +195,20 @@ class EnsemblePredictor:
 
         Args:
             images: radiographs (or cases, or a lazy dataset of either).
-            male: each image's sex, needed by sex-specific or sex-input members.
+            male: each image's sex (``None`` entries = unknown), needed by sex-specific or
+                sex-input members unless ``sex_from_prediction``.
         """
         import torch
 
         from .runtime import amp_dtype, autocast_context, prefetch_batches
 
         n = len(images)
-        male_arr = self._check_male(n, male)
+        sexes = self._check_male(n, male)
         self._setup()
         assert self._groups is not None
         dev = self._torch_device
         dtype = amp_dtype(self.amp, dev)
         raw = {m.name: np.full((n, m.spec.num_outputs), np.nan) for m in self.members}
-        sexes = np.full(n, -1, dtype=np.int8) if male_arr is None else male_arr.astype(np.int8)
         preps = list({g[1].preprocessing.key: g[1].preprocessing for g in self._groups}.values())
         prep_index = {p.key: i for i, p in enumerate(preps)}
         batches = [np.arange(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
@@ -314,11 +319,10 @@ class EnsemblePredictor:
         import torch
 
         n = len(images)
-        male_arr = self._check_male(n, male)
+        sexes = self._check_male(n, male)
         self._setup()
         dev = self._torch_device
         raw = {m.name: np.full((n, m.spec.num_outputs), np.nan) for m in self.members}
-        sexes = np.full(n, -1, dtype=np.int8) if male_arr is None else male_arr.astype(np.int8)
         order = sorted(self.members, key=lambda m: m.spec.needs_sex)
         with torch.inference_mode():
             for i in range(n):

@@ -24,8 +24,16 @@ PHANTOM_WEIGHTS = Path(__file__).resolve().parent / "weights" / "phantom-ensembl
 
 def load_phantom_ensemble(**options: Any) -> Any:
     """The shipped phantom-trained ensemble (bone age and sex); options as EnsemblePredictor."""
+    from ..errors import ModelUnavailableError
     from .checkpoint import load_ensemble
 
+    if not (PHANTOM_WEIGHTS / "ensemble.json").exists():
+        raise ModelUnavailableError(
+            "the shipped phantom-ensemble weights are missing from this installation",
+            input=PHANTOM_WEIGHTS,
+            fix="reinstall radinpaint, or rebuild them with "
+            "python benchmarks/train_phantom_ensemble.py",
+        )
     options.setdefault("name", "phantom-ensemble")
     return load_ensemble(PHANTOM_WEIGHTS, **options)
 

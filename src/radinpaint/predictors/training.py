@@ -365,7 +365,14 @@ def train_ensemble_arrays(
     for member, facts in results:
         members.append(member)
         report[member.name] = facts
-    ensemble = EnsemblePredictor(name=name, members=members, metadata={"training": report})
+    # sex-dependent bone-age members fall back on the ensemble's own sex members when the
+    # caller gives no sex (a given sex always wins)
+    auto_sex = any(m.spec.needs_sex for m in members) and any(
+        "male" in m.spec.targets for m in members
+    )
+    ensemble = EnsemblePredictor(
+        name=name, members=members, sex_from_prediction=auto_sex, metadata={"training": report}
+    )
     if output_dir is not None:
         _save_with_report(ensemble, Path(output_dir), cfg, report)
     return ensemble

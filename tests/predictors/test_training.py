@@ -1,0 +1,150 @@
+"""Training: k folds, early stopping, saving, learning something, bad labels, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from radinpaint.cli import main
+from radinpaint.errors import InvalidInputError, MissingLabelError
+from radinpaint.predictors.checkpoint import load_ensemble
+from radinpaint.predictors.preprocessing import Preprocessing
+from radinpaint.predictors.training import TrainConfig, train_ensemble, train_ensemble_arrays
+from radinpaint.records import Case, Radiograph
+
+PREP = Preprocessing(name="t24", size=24, channels=1, crop_foreground=False, resize="cv2-area")
+
+
+def _disks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bright disks whose radius encodes 'bone age' and whose position encodes 'sex'."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:24, :24]
+    ages = rng.uniform(0, 200, n)
+    male = rng.integers(0, 2, n)
+    images = np.zeros((n, 24, 24), np.float32)
+    for i in range(n):
+        cx = 7 if male[i] else 16
+        r = 2 + ages[i] / 200 * 5
+        images[i] = ((xx - cx) ** 2 + (yy - 12) ** 2 <= r * r) * 0.8 + rng.random((24, 24)) * 0.1
+    return images, ages, male
+
+
+def _config(**kw) -> TrainConfig:
+    base = dict(
+        arch_options={"widths": [8, 16], "stem_width": 8},
+        preprocessing=PREP,
+        folds=2,
+        epochs=12,
+        patience=20,
+        batch_size=16,
+        lr=1e-2,
+        rotate_deg=0.0,
+        flip=False,
+        seed=3,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_learns_and_is_reproducible(tmp_path) -> None:
+    images, ages, male = _disks(96, 0)
+    ens = train_ensemble_arrays(
+        images, ages, male, _config(), name="disks", output_dir=tmp_path, progress=False
+    )
+    assert [m.name for m in ens.members] == [
+        "bone_age_fold0",
+        "bone_age_fold1",
+        "sex_fold0",
+        "sex_fold1",
+    ]
+    test_images, test_ages, test_male = _disks(40, 1)
+    cases = [Radiograph.from_float(im, clip=True) for im in test_images]
+    pred = ens.predict(cases)
+    mae = np.abs(pred.bone_age_months - test_ages).mean()
+    baseline = np.abs(test_ages - ages.mean()).mean()
+    assert mae < 0.7 * baseline
+    assert ((pred.p_male >= 0.5) == test_male.astype(bool)).mean() > 0.75
+    report = json.loads((tmp_path / "ensemble.json").read_text())["members_report"]
+    assert report["bone_age_fold0"]["val_size"] == 48
+    again = train_ensemble_arrays(images, ages, male, _config(), progress=False)
+    np.testing.assert_allclose(again.predict(cases).bone_age_months, pred.bone_age_months)
+    loaded = load_ensemble(tmp_path).predict(cases)
+    np.testing.assert_allclose(loaded.bone_age_months, pred.bone_age_months)
+
+
+def test_sex_specific_joint_and_sex_input_layouts() -> None:
+    images, ages, male = _disks(32, 2)
+    cfg = _config(epochs=1, sex_specific=True, sex_input=True, targets=("bone_age",))
+    ens = train_ensemble_arrays(images, ages, male, cfg, progress=False)
+    assert [m.spec.sex_subset for m in ens.members] == ["male", "male", "female", "female"]
+    assert all(m.spec.sex_input for m in ens.members)
+    joint = train_ensemble_arrays(images, ages, male, _config(epochs=1, joint=True), progress=False)
+    assert [m.spec.targets for m in joint.members] == [("bone_age", "male")] * 2
+    with pytest.raises(InvalidInputError, match="joint"):
+        _config(joint=True, sex_input=True)
+    with pytest.raises(InvalidInputError, match="target"):
+        _config(targets=("height",))
+
+
+def test_parallel_workers_match_serial() -> None:
+    images, ages, male = _disks(32, 4)
+    cfg = _config(epochs=2, targets=("bone_age",))
+    serial = train_ensemble_arrays(images, ages, male, cfg, progress=False)
+    parallel = train_ensemble_arrays(images, ages, male, cfg, progress=False, workers=2)
+    probe = [Radiograph.from_float(im, clip=True) for im in images[:6]]
+    np.testing.assert_allclose(
+        serial.predict(probe).member_bone_age, parallel.predict(probe).member_bone_age, atol=1e-5
+    )
+
+
+def test_missing_labels() -> None:
+    images, _, _ = _disks(8, 5)
+    with pytest.raises(MissingLabelError, match="labels"):
+        train_ensemble_arrays(images, np.full(8, np.nan), None, _config(), progress=False)
+    cases = [
+        Case(id=str(i), image=Radiograph.from_float(im, clip=True)) for i, im in enumerate(images)
+    ]
+    with pytest.raises(MissingLabelError):
+        train_ensemble(cases, _config(), progress=False)
+
+
+def test_train_predictor_cli_on_phantoms(tmp_path, capsys) -> None:
+    out = tmp_path / "model"
+    code = main(
+        [
+            "train-predictor",
+            "--phantoms",
+            "12",
+            "--out",
+            str(out),
+            "--folds",
+            "2",
+            "--epochs",
+            "1",
+            "--preprocessing",
+            "phantom-128",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "saved 4 members" in printed
+    assert (out / "ensemble.json").exists()
+    assert len(list(out.glob("*.safetensors"))) == 4
+
+
+def test_train_predictor_cli_on_rsna_layout(tmp_path, capsys) -> None:
+    from radinpaint.io import write_image
+
+    images, ages, male = _disks(10, 6)
+    rows = ["id,boneage,male"]
+    for i, im in enumerate(images):
+        write_image(tmp_path / f"{100 + i}.png", Radiograph.from_float(im, 8, clip=True))
+        rows.append(f"{100 + i},{ages[i]:.0f},{bool(male[i])}")
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    args = ["train-predictor", "--data", str(tmp_path), "--out", str(out), "--folds", "2"]
+    args += ["--epochs", "1", "--targets", "bone_age", "--quiet"]
+    assert main(args) == 0
+    assert "saved 2 members" in capsys.readouterr().out
