@@ -20,7 +20,11 @@ against the artifact-free ``clean_image``, mean absolute error over the marked p
   random point of the hand, input = the clean image (the pixels under the mask are ignored
   by every backend), scored over the whole moved mask and over its part on the hand.
 
-``--eval-only`` skips training and evaluates the existing weights.
+Training writes to ``--workdir`` (default ``runs/train-gan-phantoms``, resumable: run the
+command again after an interruption), then copies the weights and their JSON config into the
+package (``--ship-to``). ``--eval-only`` skips training; ``--no-ship`` evaluates the workdir
+copy without touching the package. The weights after step N of a longer run equal those of
+a run with ``--steps N`` (constant learning rate; each batch depends only on seed and step).
 """
 
 from __future__ import annotations
@@ -28,15 +32,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-WEIGHTS = (
-    Path(__file__).resolve().parents[1]
-    / "src/radinpaint/inpainters/gan/weights/phantom-gan.safetensors"
-)
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "src/radinpaint/inpainters/gan/weights/phantom-gan.safetensors"
+WORKDIR = REPO / "runs/train-gan-phantoms"  # training state lives here (not shipped)
 TRAIN_SEED = 100  # phantoms make_phantoms(n, seed=TRAIN_SEED)
 EVAL_SEED = 200  # held-out phantoms
 SETTINGS = {
@@ -46,6 +50,7 @@ SETTINGS = {
     "seed": 0,
     "lr_g": 5e-4,
     "scale_range": (0.6, 1.25),
+    "coarse": "push-pull",
     "checkpoint_every": 50,
 }
 
@@ -112,12 +117,22 @@ def evaluate(weights: Path, n_eval: int, size: int) -> dict[str, dict[str, float
 def main() -> None:
     """Train (unless --eval-only) and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument(
+        "--workdir", type=Path, default=WORKDIR, help="where training writes (resumable)"
+    )
+    parser.add_argument(
+        "--ship-to",
+        type=Path,
+        default=WEIGHTS,
+        help="copy the weights and config here after training (default: the package)",
+    )
+    parser.add_argument("--no-ship", action="store_true", help="evaluate the workdir copy")
     parser.add_argument("--steps", type=int, default=SETTINGS["steps"])
     parser.add_argument("--train-phantoms", type=int, default=240)
     parser.add_argument("--eval-phantoms", type=int, default=40)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--coarse", default=SETTINGS["coarse"], help="push-pull or telea")
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -127,19 +142,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from radinpaint.datasets import make_phantoms
     from radinpaint.inpainters.gan import train_gan
-    from radinpaint.inpainters.gan.checkpoint import state_paths
+    from radinpaint.inpainters.gan.checkpoint import config_path, file_sha256
+    from radinpaint.inpainters.gan.model import DEFAULT_GENERATOR_CONFIG
 
+    trained = args.workdir / "phantom-gan.safetensors"
     if not args.eval_only:
         start = time.perf_counter()
         cases = make_phantoms(args.train_phantoms, seed=TRAIN_SEED, size=args.size)
         train_gan(
             cases,
-            out=args.out,
+            out=trained,
             steps=args.steps,
             batch_size=SETTINGS["batch_size"],
             crop=SETTINGS["crop"],
             seed=SETTINGS["seed"],
             lr_g=SETTINGS["lr_g"],
+            generator={**DEFAULT_GENERATOR_CONFIG, "coarse": args.coarse},
             scale_range=SETTINGS["scale_range"],
             device="cpu",
             resume=True,
@@ -148,12 +166,16 @@ def main() -> None:
         )
         print(
             f"trained {args.steps} steps in {time.perf_counter() - start:.0f} s "
-            f"({args.threads} threads)"
+            f"({args.threads} threads); training state in {args.workdir}"
         )
-        if args.out == WEIGHTS:  # the shipped file keeps only the generator and its config
-            for p in state_paths(args.out):
-                print(f"training state kept at {p} (not shipped)")
-    table = evaluate(args.out, args.eval_phantoms, args.size)
+    weights = trained
+    if not args.no_ship:
+        args.ship_to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(trained, args.ship_to)
+        shutil.copyfile(config_path(trained), config_path(args.ship_to))
+        weights = args.ship_to
+        print(f"shipped {weights} (sha256 {file_sha256(weights)})")
+    table = evaluate(weights, args.eval_phantoms, args.size)
     cols = [
         "artifact",
         "artifact & hand",

@@ -120,6 +120,32 @@ def test_generator_ignores_pixels_inside_the_hole():
     assert torch.equal(g(x, m), g(x2, m))
 
 
+@pytest.mark.parametrize("coarse", ["push-pull", "telea"])
+def test_untrained_generator_returns_its_coarse_fill(coarse):
+    import cv2
+
+    g = build_generator({**TINY_G, "coarse": coarse})
+    x = torch.from_numpy(np.stack(_images(2, (32, 40)))).unsqueeze(1)
+    m = torch.zeros_like(x)
+    m[..., 8:20, 10:30] = 1
+    with torch.no_grad():
+        y = g(x, m)
+    outside = m == 0
+    torch.testing.assert_close(y[outside], x[outside])  # valid pixels come back
+    inside = y[m > 0]
+    assert float(inside.std()) > 0  # a real fill, not a constant
+    if coarse == "telea":
+        hole = m[0, 0].numpy().astype(np.uint8)
+        known = (x[0, 0].numpy() * (1 - hole) * 2**20).astype(np.float32)
+        ref = cv2.inpaint(known, hole, 3.0, cv2.INPAINT_TELEA) / 2**20
+        np.testing.assert_allclose(y[0, 0].numpy(), np.clip(ref, 0, 1), atol=1e-6)
+
+
+def test_unknown_coarse_fill_is_rejected():
+    with pytest.raises(ValueError, match="unknown coarse fill"):
+        build_generator({**TINY_G, "coarse": "median"})
+
+
 # --- holes ----------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "COARSE_FILLS",
     "DEFAULT_DISCRIMINATOR_CONFIG",
     "DEFAULT_GENERATOR_CONFIG",
     "GatedConv2d",
@@ -47,6 +48,7 @@ __all__ = [
     "build_generator",
     "multiple_of",
     "push_pull_fill",
+    "telea_fill",
 ]
 
 DEFAULT_GENERATOR_CONFIG: dict[str, Any] = {
@@ -134,12 +136,41 @@ def push_pull_fill(image: torch.Tensor, valid: torch.Tensor, iterations: int = 4
     return fill
 
 
+_CV_SCALE = float(2**20)  # OpenCV's Telea is off by ~1.4 units: work in [0, 2**20]
+
+
+def telea_fill(known: torch.Tensor, mask: torch.Tensor, radius: float = 3.0) -> torch.Tensor:
+    """Fill the hole of each image with OpenCV's Telea method (no gradient; on the CPU).
+
+    ``known``, ``mask``: (N, 1, H, W); pixels are scaled to ``[0, 2**20]`` for OpenCV, whose
+    Telea error is about 1.4 grey units whatever the range. Returns a tensor like ``known``.
+    """
+    import cv2
+    import numpy as np
+
+    arr = known.detach().to("cpu", torch.float32).numpy()
+    holes = (mask.detach().to("cpu").numpy() > 0.5).astype(np.uint8)
+    out = arr.copy()
+    for i in range(arr.shape[0]):
+        if holes[i, 0].any() and not holes[i, 0].all():
+            scaled = np.ascontiguousarray(arr[i, 0] * _CV_SCALE, dtype=np.float32)
+            filled = cv2.inpaint(scaled, holes[i, 0], radius, cv2.INPAINT_TELEA)
+            out[i, 0] = np.clip(filled / _CV_SCALE, 0.0, 1.0)
+    return torch.from_numpy(out).to(device=known.device, dtype=known.dtype)
+
+
+COARSE_FILLS = ("push-pull", "telea")
+"""The coarse stages a generator config can name."""
+
+
 class GatedUNet(nn.Module):
     """The inpainting generator (see the module docs).
 
     Args:
         in_channels: 3 (image with hole zeroed, mask, coarse fill).
         base_channels: channels at full resolution.
+        coarse: the coarse stage, ``"push-pull"`` (:func:`push_pull_fill`, in torch, on
+            any device) or ``"telea"`` (:func:`telea_fill`, OpenCV on the CPU).
         depth: number of stride-2 stages (sides must be multiples of ``2**depth``).
         dilations: dilation of each bottleneck gated convolution.
     """
@@ -150,8 +181,12 @@ class GatedUNet(nn.Module):
         base_channels: int = 16,
         depth: int = 3,
         dilations: tuple[int, ...] | list[int] = (2, 4, 8),
+        coarse: str = "push-pull",
     ) -> None:
         super().__init__()
+        if coarse not in COARSE_FILLS:
+            raise ValueError(f"unknown coarse fill {coarse!r}; choose from {COARSE_FILLS}")
+        self.coarse = coarse
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         chans = [min(base_channels * 2**i, 4 * base_channels) for i in range(depth + 1)]
@@ -180,7 +215,7 @@ class GatedUNet(nn.Module):
         m = mask.to(image.dtype)
         valid = 1.0 - m
         known = image * valid
-        coarse = push_pull_fill(known, valid)
+        coarse = telea_fill(known, m) if self.coarse == "telea" else push_pull_fill(known, valid)
         x = torch.cat([(known * 2.0 - 1.0) * valid, m, coarse * 2.0 - 1.0], dim=1)
         skips = [self.head(x)]
         for layer in self.down:
@@ -229,13 +264,14 @@ def build_generator(config: Mapping[str, Any]) -> GatedUNet:
     """A generator from its JSON config (see :data:`DEFAULT_GENERATOR_CONFIG`)."""
     if config.get("arch") != "gated-unet":
         raise ValueError(f"unknown generator arch {config.get('arch')!r}")
-    if config.get("coarse") != "push-pull" or int(config["in_channels"]) != 3:
-        raise ValueError("the gated-unet generator takes coarse='push-pull' and in_channels=3")
+    if int(config["in_channels"]) != 3:
+        raise ValueError("the gated-unet generator takes in_channels=3")
     return GatedUNet(
         in_channels=int(config["in_channels"]),
         base_channels=int(config["base_channels"]),
         depth=int(config["depth"]),
         dilations=[int(d) for d in config["dilations"]],
+        coarse=str(config.get("coarse")),
     )
 
 
