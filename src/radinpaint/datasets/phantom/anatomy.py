@@ -214,6 +214,14 @@ def _rot(deg: float) -> np.ndarray:
     return np.array([math.sin(a), math.cos(a)])  # angle measured from +y towards +x
 
 
+_T11 = np.linspace(0.0, 1.0, 11)
+_NEAR0 = np.clip(1.0 - _T11 / 0.55, 0.0, 1.0) ** 1.8
+_NEAR1 = np.clip((_T11 - 0.45) / 0.55, 0.0, 1.0) ** 1.8
+_CAPS = np.linspace(0.0, math.pi, 7)[1:-1]
+_CAP_COS = np.array([math.cos(c) for c in _CAPS])
+_CAP_SIN = np.array([math.sin(c) for c in _CAPS])
+
+
 def bone_outline(
     a: np.ndarray, b: np.ndarray, widths: tuple[float, float, float], n: int = 11
 ) -> np.ndarray:
@@ -223,30 +231,45 @@ def bone_outline(
     length = float(np.hypot(*d)) or 1e-6
     u = d / length
     v = np.array([u[1], -u[0]])  # to the right of the axis
-    t = np.linspace(0.0, 1.0, n)
-    near0 = np.clip(1.0 - t / 0.55, 0.0, 1.0) ** 1.8
-    near1 = np.clip((t - 0.45) / 0.55, 0.0, 1.0) ** 1.8
+    if n == 11:
+        t, near0, near1 = _T11, _NEAR0, _NEAR1
+    else:
+        t = np.linspace(0.0, 1.0, n)
+        near0 = np.clip(1.0 - t / 0.55, 0.0, 1.0) ** 1.8
+        near1 = np.clip((t - 0.45) / 0.55, 0.0, 1.0) ** 1.8
     half = 0.5 * (ws + (w0 - ws) * near0 + (w1 - ws) * near1)
     axis = a[None, :] + t[:, None] * d[None, :]
     right = axis + half[:, None] * v[None, :]
     left = axis - half[:, None] * v[None, :]
-    caps = np.linspace(0.0, math.pi, 7)[1:-1]
-    cap1 = [b + 0.5 * w1 * (math.cos(c) * v) + 0.16 * w1 * math.sin(c) * u for c in caps]
-    cap0 = [a - 0.5 * w0 * (math.cos(c) * v) - 0.12 * w0 * math.sin(c) * u for c in caps]
-    return np.vstack([right, np.array(cap1), left[::-1], np.array(cap0)])
+    cos_v = _CAP_COS[:, None] * v[None, :]
+    cap1 = b[None, :] + (0.5 * w1) * cos_v + ((0.16 * w1) * _CAP_SIN)[:, None] * u[None, :]
+    cap0 = a[None, :] - (0.5 * w0) * cos_v - ((0.12 * w0) * _CAP_SIN)[:, None] * u[None, :]
+    return np.vstack([right, cap1, left[::-1], cap0])
+
+
+_CIRCLES: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _circle(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Angles, ones, cosines and sines of ``n`` points round a circle (cached)."""
+    found = _CIRCLES.get(n)
+    if found is None:
+        t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
+        found = (t, np.ones_like(t), np.cos(t), np.sin(t))
+        _CIRCLES[n] = found
+    return found
 
 
 def ellipse(
     c: np.ndarray, ax: float, ay: float, deg: float, n: int = 20, wobble: np.ndarray | None = None
 ) -> np.ndarray:
     """Outline of an ellipse (semi-axes ``ax``, ``ay``, rotated ``deg``), optionally wobbly."""
-    t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
-    r = np.ones_like(t)
+    t, r, cos_t, sin_t = _circle(n)
     if wobble is not None:
         for k, (amp, phase) in enumerate(wobble, start=2):
             r = r + amp * np.cos(k * t + phase)
-    x = ax * r * np.cos(t)
-    y = ay * r * np.sin(t)
+    x = ax * r * cos_t
+    y = ay * r * sin_t
     a = math.radians(deg)
     ca, sa = math.cos(a), math.sin(a)
     return np.stack([c[0] + ca * x - sa * y, c[1] + sa * x + ca * y], axis=1)

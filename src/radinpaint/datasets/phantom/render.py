@@ -277,23 +277,38 @@ def render_clean(
     tissue = _soft_tissue(subject, marks, geo)
     bone = _bones(shapes, geo)
     bone_mask = bone > 0.05
+    anatomy = tissue > 0.06
+    # In-place arithmetic below keeps every operation (and so every bit) of the plain
+    # expressions in the comments, with fewer temporary images.
     tex = _texture(rng, size, geo.scale)
-    bone *= 1.0 + 0.07 * tex
-    att = 0.21 * tissue + 0.47 * bone
+    tex *= 0.07
+    tex += 1.0
+    bone *= tex  # bone *= 1 + 0.07 * tex
+    tissue *= 0.21
+    bone *= 0.47
+    att = np.add(tissue, bone, out=tissue)  # 0.21 * tissue + 0.47 * bone
     if acq.blur > 0.05:
         att = cv2.GaussianBlur(att, (0, 0), acq.blur)
     k = acq.exposure
-    v = (1.0 - np.exp(-k * att)) * np.float32(1.0 / (1.0 - math.exp(-k * 0.9)))
+    v = np.multiply(att, -k, out=att)
+    np.exp(v, out=v)
+    np.subtract(1.0, v, out=v)
+    v *= np.float32(1.0 / (1.0 - math.exp(-k * 0.9)))  # (1 - exp(-k att)) / (1 - exp(-0.9 k))
     np.clip(v, 0.0, 1.0, out=v)
-    v = np.power(v, np.float32(acq.gamma), dtype=np.float32)
-    img = acq.background + (acq.peak - acq.background) * v
+    np.power(v, np.float32(acq.gamma), out=v)
+    v *= acq.peak - acq.background
+    img = np.add(v, acq.background, out=v)  # background + (peak - background) * v
     gx, gy, _ = acq.gradient
     ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
     img += gx * ramp[None, :] + gy * ramp[:, None]
     noise = rng.standard_normal((size, size), dtype=np.float32)
-    img += acq.noise * np.sqrt(0.15 + np.clip(img, 0.0, 1.0)) * noise
+    spread = np.clip(img, 0.0, 1.0)
+    spread += 0.15
+    np.sqrt(spread, out=spread)
+    spread *= acq.noise
+    spread *= noise
+    img += spread  # img += noise_sigma * sqrt(0.15 + clip(img)) * noise
     field = _field(acq)
-    anatomy = tissue > 0.06
     if field is not None:
         c = acq.collimation or {}
         if c.get("outside") == "bright":
