@@ -91,6 +91,23 @@ class MeanPredictor:
         return Predictions("test-mean", ba, p, members, np.stack([p, p], axis=1))
 
 
+@attrs.define
+class SexAwarePredictor:
+    """Needs each case's sex (like the study's sex-specific models); records what it got."""
+
+    sex_from_prediction: bool = False
+    name = "test-sexaware"
+    needs_sex = True
+    seen: list = attrs.field(factory=list)
+
+    def predict(self, images, male=None) -> Predictions:
+        if male is None or (None in male and not self.sex_from_prediction):
+            raise BackendError("sex needed")
+        self.seen.extend(male)
+        ba = np.array([100.0 + (12.0 if m else 0.0) for m in male])
+        return Predictions("test-sexaware", ba, None)
+
+
 @hookimpl
 def radinpaint_register_inpainters(register):
     register("test-noise", NoiseInpainter, summary="test")
@@ -100,6 +117,7 @@ def radinpaint_register_inpainters(register):
 @hookimpl
 def radinpaint_register_predictors(register):
     register("test-mean", MeanPredictor, summary="test")
+    register("test-sexaware", SexAwarePredictor, summary="test")
 
 
 @pytest.fixture

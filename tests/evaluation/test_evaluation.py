@@ -299,3 +299,24 @@ def test_bad_masks_and_repeated_ids_fail_their_case_only(test_plugin, phantoms):
     assert "repeats" in f.loc["load", "error"]
     ok = res.table[res.table["error"].isna()]
     assert set(ok["case_id"]) == {phantoms[0].id, phantoms[2].id}
+
+
+def test_sex_is_passed_to_models_that_need_it(test_plugin, phantoms):
+    import attrs
+
+    from radinpaint import get_predictor
+
+    unknown = attrs.evolve(phantoms[1], male=None)
+    data = [phantoms[0], unknown, phantoms[2]]
+    strict = get_predictor("test-sexaware")
+    res = _ev(data, inpainters=["identity"], predictors=[strict], variants=1).run()
+    t = res.table
+    assert t[t["case_id"] == unknown.id]["error"].str.contains("needs the sex").all()
+    ok = t[t["case_id"] != unknown.id]
+    assert ok["error"].isna().all()
+    assert set(strict.seen) == {phantoms[0].male, phantoms[2].male}
+    expected = {c.id: 100.0 + (12.0 if c.male else 0.0) for c in (phantoms[0], phantoms[2])}
+    assert (ok["orig_pred_bone_age"] == ok["case_id"].map(expected)).all()
+    lenient = get_predictor("test-sexaware", sex_from_prediction=True)
+    res = _ev(data, inpainters=["identity"], predictors=[lenient], variants=1).run()
+    assert res.table["error"].isna().all() and None in lenient.seen

@@ -100,6 +100,11 @@ class _Pred:
             getattr(self.backend, "needs_sex", False) or getattr(self.backend, "uses_sex", False)
         )
 
+    @property
+    def infers_sex(self) -> bool:
+        """Whether the predictor fills in an unknown sex from its own sex prediction."""
+        return bool(getattr(self.backend, "sex_from_prediction", False))
+
 
 @attrs.define
 class _Output:
@@ -452,7 +457,7 @@ class Runner:
             todo: dict[str, tuple[Radiograph, bool | None]] = {}
             for h, cids in needed.items():
                 male = male_of[next(iter(cids))] if pred.needs_sex else None
-                if pred.needs_sex and male is None:
+                if pred.needs_sex and male is None and not pred.infers_sex:
                     self.pred_errors[(pred.spec.label, h)] = error_text(
                         MissingLabelError(
                             f"predictor {pred.spec.label} needs the sex of case "
@@ -479,7 +484,11 @@ class Runner:
         def work(batch: list[str]) -> Predictions:
             images = [todo[k][0] for k in batch]
             male = [todo[k][1] for k in batch] if pred.needs_sex else None
-            result = backend.predict(images, male=male) if male else backend.predict(images)
+            result = (
+                backend.predict(images, male=male)
+                if male is not None
+                else (backend.predict(images))
+            )
             if len(result) != len(batch):
                 raise RadinpaintError(
                     f"predictor {pred.spec.label} returned {len(result)} predictions for "
