@@ -12,6 +12,7 @@ from ..records import Case, Mask, MaskComponent, Radiograph
 
 __all__ = [
     "MIN_SIDE",
+    "as_bool",
     "check_dilate",
     "finish_mask",
     "radiographs",
@@ -97,3 +98,18 @@ def finish_mask(
         )
         mask = Mask(grown.array, source, comps)
     return mask
+
+
+def as_bool(value: object, name: str) -> bool:
+    """Read a boolean option given as a bool, 0/1 or a word (true/false, yes/no, on/off)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise InvalidInputError(
+        f"option {name} must be true or false, got {value!r}", fix=f"pass {name}=true or false"
+    )

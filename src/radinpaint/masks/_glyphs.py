@@ -21,6 +21,8 @@ import numpy as np
 
 __all__ = ["Glyph", "GlyphSettings", "find_glyphs", "noise_level"]
 
+_MAX_NOISE = 0.08
+
 
 @attrs.frozen
 class GlyphSettings:
@@ -111,6 +113,8 @@ def find_glyphs(
 
     h, w = image.shape
     side = max(h, w)
+    if noise_level(image) > _MAX_NOISE:
+        return []  # nothing is flat in an image this noisy: no letter can be told apart
     # top-hat wider than any letter stroke, narrower than the palm
     tk = max(5, round(side * 0.06) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (tk, tk))
@@ -144,6 +148,10 @@ def find_glyphs(
         background = float(np.median(win[ring]))
         contrast = plateau - background
         if contrast < settings.min_contrast:
+            continue
+        # a letter lies on something flat (plate, background); noise does not
+        spread = 1.4826 * float(np.median(np.abs(win[ring] - background)))
+        if spread > settings.max_roughness * contrast:
             continue
         level = background + 0.5 * contrast
         comp_labels, _ = ndi.label(win >= level)

@@ -29,7 +29,15 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..records import Case, Mask, MaskComponent, Radiograph
-from ._base import MIN_SIDE, check_dilate, finish_mask, radiographs, resize_to, working_scale
+from ._base import (
+    MIN_SIDE,
+    as_bool,
+    check_dilate,
+    finish_mask,
+    radiographs,
+    resize_to,
+    working_scale,
+)
 from ._glyphs import Glyph, GlyphSettings, find_glyphs, noise_level
 from ._plates import Marker, find_plate, find_ruler, glyph_mask, group_glyphs
 
@@ -198,8 +206,8 @@ class MarkerDetector:
 
     def __attrs_post_init__(self) -> None:
         self.dilate = check_dilate(self.dilate, self.name)
-        self.plates = _as_bool(self.plates, "plates")
-        self.use_anatomy = _as_bool(self.use_anatomy, "use_anatomy")
+        self.plates = as_bool(self.plates, "plates")
+        self.use_anatomy = as_bool(self.use_anatomy, "use_anatomy")
         try:
             self.max_side = int(self.max_side)
         except (TypeError, ValueError):
@@ -220,17 +228,3 @@ class MarkerDetector:
             )
             out.append(finish_mask(found.array, self.name, found.components, self.dilate))
         return out
-
-
-def _as_bool(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise InvalidInputError(
-        f"option {name} must be true or false, got {value!r}", fix=f"pass {name}=true or false"
-    )
