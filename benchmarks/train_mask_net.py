@@ -30,9 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threshold", type=float, default=0.95, help="probability cut stored in the config"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
+    import attrs
     import torch
 
     from radinpaint.datasets.phantom import make_phantoms
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "script": "benchmarks/train_mask_net.py",
         }
     )
+    net.config = attrs.evolve(net.config, threshold=args.threshold)
     path = save_mask_net(net, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - t0:.0f} s")
     return 0
