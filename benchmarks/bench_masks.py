@@ -26,11 +26,9 @@ NOTES = ROOT / "tests" / "masks" / "real_marker_boxes.json"
 
 
 def _read(path: Path):
-    import cv2
+    from radinpaint.io import read_image
 
-    from radinpaint.records import Radiograph
-
-    return Radiograph.from_uint(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), source=str(path))
+    return read_image(path)
 
 
 def main(argv: list[str] | None = None) -> int:
