@@ -202,6 +202,19 @@ def test_a_few_training_steps_reduce_the_hole_error(tmp_path):
     assert after < 0.95 * before
 
 
+def test_images_read_on_demand_give_the_same_batches():
+    from radinpaint.inpainters.gan.data import load_training_images, sample_batch
+
+    cases = [Radiograph.from_float(p, 16, source=f"s{i}") for i, p in enumerate(_images(4))]
+    eager = load_training_images(cases, in_memory=True)
+    lazy = load_training_images(cases, in_memory=False)
+    assert isinstance(eager, list) and not isinstance(lazy, list) and len(lazy) == 4
+    for step in range(3):
+        a = sample_batch(eager, seed=1, step=step, batch_size=3, crop=32)
+        b = sample_batch(lazy, seed=1, step=step, batch_size=3, crop=32)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_resumed_training_equals_uninterrupted(tmp_path):
     whole = _tiny_train(tmp_path / "whole.safetensors", steps=4)
     _tiny_train(tmp_path / "split.safetensors", steps=2)

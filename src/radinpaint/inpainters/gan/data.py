@@ -13,6 +13,7 @@ what makes an interrupted and resumed run identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -85,18 +86,42 @@ def _training_image(item: Any, index: int) -> TrainingImage:
     return TrainingImage(pixels, centres, str(source))
 
 
+class _LazyImages(Sequence[TrainingImage]):
+    """Training images read on demand from a lazy dataset, the most recent ones cached."""
+
+    def __init__(self, items: Sequence[Any], cache: int) -> None:
+        self._items = items
+        self._get = functools.lru_cache(maxsize=cache)(self._load)
+
+    def _load(self, index: int) -> TrainingImage:
+        return _training_image(self._items[index], index)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int) -> TrainingImage:  # type: ignore[override]
+        return self._get(int(index))
+
+
 def load_training_images(
     data: str | os.PathLike[str] | Iterable[Case | Radiograph | np.ndarray],
     *,
     progress: bool = False,
-) -> list[TrainingImage]:
-    """Read every training image into memory.
+    in_memory: bool | None = None,
+    max_in_memory: int = 1000,
+) -> Sequence[TrainingImage]:
+    """The training images, read into memory or on demand.
 
     Args:
         data: a folder or label table (opened with
             :func:`radinpaint.datasets.open_dataset`), or any iterable of cases (their
             ``clean_image`` is used when present), radiographs or ``(H, W)`` arrays.
         progress: show a progress bar while reading.
+        in_memory: read everything first (True), or read each image when a crop needs it,
+            caching the last 256 (False; needs a sequence such as a dataset). ``None``: in
+            memory unless the data is a sequence of more than ``max_in_memory`` items (a
+            full RSNA training set does not fit in memory as float32).
+        max_in_memory: the threshold for ``in_memory=None``.
 
     Raises:
         InvalidInputError: nothing to train on, or an item of an unknown type.
@@ -107,6 +132,18 @@ def load_training_images(
         from ...datasets import open_dataset
 
         data = open_dataset(Path(data))
+    is_sequence = isinstance(data, Sequence)
+    if in_memory is None:
+        in_memory = not (is_sequence and len(data) > max_in_memory)  # type: ignore[arg-type]
+    if not in_memory:
+        if not is_sequence:
+            raise InvalidInputError(
+                "in_memory=False needs a sequence of images (a dataset or a list)",
+                fix="pass a dataset, a list, or in_memory=True",
+            )
+        if not len(data):  # type: ignore[arg-type]
+            raise InvalidInputError("no training images", fix="pass at least one radiograph")
+        return _LazyImages(data, cache=256)  # type: ignore[arg-type]
     items = tqdm(data, desc="reading training images", disable=not progress, leave=False)
     images = [_training_image(item, i) for i, item in enumerate(items)]
     if not images:

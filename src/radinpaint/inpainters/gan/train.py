@@ -115,6 +115,7 @@ def train_gan(
     progress: bool = True,
     checkpoint_every: int = 100,
     num_threads: int | None = None,
+    in_memory: bool | None = None,
     **options: Any,
 ) -> Path:
     """Train the inpainting GAN on radiographs; returns the path of the weights file.
@@ -133,6 +134,9 @@ def train_gan(
         progress: show a tqdm progress bar.
         checkpoint_every: save weights and state every this many steps (and at the end).
         num_threads: set ``torch.set_num_threads`` for this run (None leaves it).
+        in_memory: read all images first, or on demand (see
+            :func:`~radinpaint.inpainters.gan.data.load_training_images`); no effect on
+            the result.
         **options: any other :class:`TrainConfig` field (``lr_g``, ``adv_weight``,
             ``hole_kinds``, ``generator``, ``discriminator``, ...).
 
@@ -227,7 +231,9 @@ def train_gan(
         start = int(meta["step"])
         history = list(meta.get("history", []))
 
-    images = load_training_images(data, progress=progress) if start < steps else []
+    images: Sequence[Any] = []
+    if start < steps:
+        images = load_training_images(data, progress=progress, in_memory=in_memory)
 
     def save(step: int) -> None:
         tensors = {f"G.{k}": v for k, v in G.state_dict().items()}
