@@ -8,8 +8,8 @@ Accepted forms (:meth:`BackendSpec.parse`):
 
 - ``"telea"``: a registered name, no options, label ``telea``;
 - ``"gan:compositing=raw"``: options after a colon, comma separated, values read as JSON
-  when they parse (``3``, ``true``, ``"x"``) and as text otherwise; label
-  ``gan[compositing=raw]``;
+  when they parse (``3``, ``true``, ``"x"``) and as text otherwise; label ``gan`` when no
+  other entry of the list uses ``gan``, else ``gan[compositing=raw]``;
 - ``"gan-raw=gan:compositing=raw"``: an explicit label before ``=``;
 - a mapping ``{"name": "gan", "options": {...}, "label": "gan-raw"}`` (configuration files);
 - an already built backend object (anything with a ``name``), used as it is.
@@ -121,6 +121,14 @@ def parse_specs(values: Any, what: str) -> list[BackendSpec]:
     if isinstance(values, (str, Mapping, BackendSpec)) or hasattr(values, "name"):
         values = [values]
     specs = [BackendSpec.parse(v) for v in values]
+    # A derived label such as "gan[weights=/long/path]" shortens to the bare name when no
+    # other entry uses that name (as its backend or its label).
+    names = [s.name for s in specs]
+    labels = {s.label for s in specs}
+    for i, spec in enumerate(specs):
+        derived = spec.label.startswith(f"{spec.name}[")
+        if derived and names.count(spec.name) == 1 and spec.name not in labels:
+            specs[i] = attrs.evolve(spec, label=spec.name)
     seen: set[str] = set()
     for spec in specs:
         if spec.label in seen:
