@@ -82,10 +82,10 @@ def evaluate(predictor, n_test: int) -> dict[str, float]:
 def main() -> None:
     """Train, save into the package, evaluate."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n-train", type=int, default=3000)
-    parser.add_argument("--n-test", type=int, default=400)
-    parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=18)
+    parser.add_argument("--n-train", type=int, default=4000)
+    parser.add_argument("--n-test", type=int, default=200)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2, help="processes, 1 thread each")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--stem-width", type=int, default=8)
