@@ -22,7 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".dcm", ".dicom", ".jpg", ".jpeg")
+from ._args import expand_images, parse_options
+
+__all__ = ["parse_options", "register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,40 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_options(items: list[str], what: str = "--option") -> dict[str, Any]:
-    """``["radius=5", "model=x"]`` -> ``{"radius": 5, "model": "x"}`` (JSON when it parses)."""
-    from ..errors import InvalidInputError
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidInputError(
-                f"{what} {item!r} is not KEY=VALUE", fix=f"write e.g. {what} radius=5"
-            )
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
-def _expand(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files += sorted(
-                f
-                for f in p.iterdir()
-                if f.suffix.lower() in _IMAGE_SUFFIXES and "_mask" not in f.stem
-            )
-        else:
-            files.append(p)
-    return files
-
-
 def _unique_stems(files: list[Path]) -> list[str]:
     seen: dict[str, int] = {}
     stems = []
@@ -133,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     failures: list[tuple[str, str]] = []
     jobs: list[tuple[Path, str, Any, list[InpaintRequest]]] = []
-    files = _expand(args.images)
+    files = expand_images(args.images)
     if not files:
         raise InvalidInputError("no image files given", fix="pass image files or folders")
     for path, stem in zip(files, _unique_stems(files), strict=True):

@@ -19,9 +19,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".dcm", ".dicom", ".jpg", ".jpeg")
+from ._args import expand_images, parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,39 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["dilate=4", "providers=markers+ocr"]`` -> options (JSON values when they parse)."""
-    from ..errors import InvalidInputError
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq or not key.strip():
-            raise InvalidInputError(
-                f"option {pair!r} is not KEY=VALUE", fix="write e.g. --option dilate=4"
-            )
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
-
-
-def _expand(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files += sorted(
-                f
-                for f in p.iterdir()
-                if f.suffix.lower() in _IMAGE_SUFFIXES and not f.stem.endswith("_mask")
-            )
-        else:
-            files.append(p)
-    return files
-
-
 def run(args: argparse.Namespace) -> int:
     """Find and write the masks; returns 1 when any file failed."""
     from ..errors import RadinpaintError
@@ -89,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
-    files = _expand(args.images)
+    files = expand_images(args.images)
     for path in files:
         try:
             image = read_image(path)

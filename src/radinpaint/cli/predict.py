@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidInputError
+from ._args import parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,20 +46,6 @@ def _parse_bool(text: str) -> bool:
     if low in ("false", "f", "female", "0", "no"):
         return False
     raise InvalidInputError(f"--male value {text!r} is not understood", fix="use true or false")
-
-
-def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to options; values are JSON when they parse, else strings."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInputError(f"option {pair!r} is not KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def run(args: argparse.Namespace) -> int:

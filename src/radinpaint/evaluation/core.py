@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from ..errors import InvalidInputError
+from ..metrics.tables import TABLE_COLUMNS
 from ..records import Case
 from ..seeds import derive_seed
 from .decomposition import VIEWS
@@ -42,21 +43,6 @@ from .presets import Preset, get_preset
 from .specs import BackendSpec, parse_specs
 
 __all__ = ["TABLE_COLUMNS", "Evaluation", "case_seed", "chunks"]
-
-TABLE_COLUMNS: tuple[str, ...] = (
-    "case_id",
-    "inpainter",
-    "variant",
-    "predictor",
-    "view",
-    "true_bone_age",
-    "true_male",
-    "pred_bone_age",
-    "pred_p_male",
-    "orig_pred_bone_age",
-    "orig_pred_p_male",
-)
-"""The columns every metric may rely on, in order; more follow (see :meth:`Evaluation.run`)."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
