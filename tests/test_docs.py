@@ -1,4 +1,4 @@
-"""Every Python example in docs/ runs.
+"""Every Python example in README.md and docs/ runs.
 
 A ```python block runs unless the line just before its fence is ``<!-- no-run -->`` (used for
 examples that need real data, weights, a GPU or a paid API). Blocks of one page run in order
@@ -21,7 +21,7 @@ def _examples(page: Path) -> list[str]:
     return [m.group("code") for m in FENCE.finditer(text) if "no-run" not in m.group("before")]
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if _examples(p))
+PAGES = [p for p in [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))] if _examples(p)]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
