@@ -30,6 +30,7 @@ __all__ = [
     "Predictions",
     "Radiograph",
     "check_same_shape",
+    "parse_sex",
 ]
 
 SUPPORTED_BIT_DEPTHS: tuple[int, ...] = (8, 10, 12, 14, 16)
@@ -361,19 +362,35 @@ def _optional_float(value: object) -> float | None:
     return out
 
 
-def _optional_bool(value: object) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value  # type: ignore[return-value]
+_MALE = frozenset({"true", "t", "m", "male", "1", "1.0", "yes"})
+_FEMALE = frozenset({"false", "f", "female", "0", "0.0", "no"})
+_UNKNOWN = frozenset({"", "nan", "none", "na", "unknown"})
+
+
+def parse_sex(value: object, *, where: str | None = None) -> bool | None:
+    """Parse a sex label: True/False, M/F, male/female, 1/0 (True = male).
+
+    ``None``, NaN and empty or "unknown" strings mean unknown and give ``None``; anything
+    else raises :class:`InvalidInputError` naming ``where`` (a file and row, an option).
+    """
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
     if isinstance(value, (int, np.integer)) and int(value) in (0, 1):
         return bool(value)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("true", "t", "m", "male", "1", "yes"):
-            return True
-        if low in ("false", "f", "female", "0", "no"):
-            return False
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
+        return None
+    text = str(value).strip().lower()
+    if text in _MALE:
+        return True
+    if text in _FEMALE:
+        return False
+    if text in _UNKNOWN:
+        return None
     raise InvalidInputError(
         f"sex label {value!r} is not understood",
+        input=where,
         fix="use True/False, M/F, male/female or 1/0",
     )
 
@@ -396,7 +413,7 @@ class Case:
     id: str = attrs.field(converter=str)
     image: Radiograph
     bone_age_months: float | None = attrs.field(default=None, converter=_optional_float)
-    male: bool | None = attrs.field(default=None, converter=_optional_bool)
+    male: bool | None = attrs.field(default=None, converter=parse_sex)
     artifact_mask: Mask | None = None
     anatomy_mask: Mask | None = None
     clean_image: Radiograph | None = None

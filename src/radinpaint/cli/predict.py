@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidInputError
+from ..records import parse_sex
 from ._args import parse_options
 
 
@@ -39,15 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("true", "t", "m", "male", "1", "yes"):
-        return True
-    if low in ("false", "f", "female", "0", "no"):
-        return False
-    raise InvalidInputError(f"--male value {text!r} is not understood", fix="use true or false")
-
-
 def run(args: argparse.Namespace) -> int:
     """Predict and print one line (or JSON object) per image."""
     from ..io import read_image
@@ -55,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     male = None
     if args.male is not None:
-        values = [_parse_bool(v) for v in args.male.split(",")]
+        values = [parse_sex(v, where="--male") for v in args.male.split(",")]
+        if None in values:
+            raise InvalidInputError(
+                f"--male value {args.male!r} is not understood", fix="use true or false"
+            )
         if len(values) == 1:
             values = values * len(args.images)
         if len(values) != len(args.images):

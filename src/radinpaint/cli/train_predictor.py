@@ -47,21 +47,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _rsna_training_cases(folder: Path):
-    from ..datasets import load_rsna
-
-    if folder.is_file():
-        return load_rsna(folder)
-    tables = sorted(folder.glob("*.csv")) + sorted(folder.glob("*.xlsx"))
-    if not tables:
-        raise InvalidInputError(
-            "no label table (CSV) in the training folder",
-            input=folder,
-            fix="point --data at the RSNA training folder (train.csv and <id>.png)",
-        )
-    return load_rsna(tables[0], folder)
-
-
 def run(args: argparse.Namespace) -> int:
     """Train and save."""
     from ..predictors.training import TrainConfig, train_ensemble
@@ -71,7 +56,15 @@ def run(args: argparse.Namespace) -> int:
 
         cases = PhantomDataset(args.phantoms, seed=args.phantom_seed)
     else:
-        cases = _rsna_training_cases(args.data)
+        from ..datasets import open_dataset
+
+        if args.data.is_dir() and not [*args.data.glob("*.csv"), *args.data.glob("*.xlsx")]:
+            raise InvalidInputError(
+                "no label table (CSV) in the training folder",
+                input=args.data,
+                fix="point --data at the RSNA training folder (train.csv and <id>.png)",
+            )
+        cases = open_dataset(args.data)
     config = TrainConfig(
         architecture=args.architecture,
         preprocessing=args.preprocessing,

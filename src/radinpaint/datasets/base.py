@@ -12,32 +12,12 @@ import pandas as pd
 from ..errors import InvalidInputError
 from ..records import Case
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageDataset", "parse_sex"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageDataset", "parse_bone_age"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".dcm", ".dicom")
 """File extensions treated as images when scanning folders."""
 
 COLUMNS = ("id", "path", "bone_age_months", "male", "mask_path", "clean_path")
-
-
-def parse_sex(value: Any, *, where: str) -> bool | None:
-    """Parse a sex label (True/False, M/F, male/female, 1/0); empty means unknown."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("", "nan", "none", "na", "unknown"):
-        return None
-    if text in ("true", "t", "m", "male", "1", "1.0", "yes"):
-        return True
-    if text in ("false", "f", "female", "0", "0.0", "no"):
-        return False
-    raise InvalidInputError(
-        f"sex label {value!r} is not understood",
-        input=where,
-        fix="use True/False, M/F, male/female or 1/0",
-    )
 
 
 def parse_bone_age(value: Any, *, where: str) -> float:

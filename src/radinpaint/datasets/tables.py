@@ -91,7 +91,8 @@ def to_dataset_table(
     by id in ``locate``. Rows whose image is missing raise, or are dropped when ``missing`` is
     ``"skip"``.
     """
-    from .base import parse_bone_age, parse_sex
+    from ..records import parse_sex
+    from .base import parse_bone_age
 
     if id_col is None and file_col is None:
         raise InvalidInputError(
