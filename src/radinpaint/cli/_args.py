@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "expand_images", "parse_options"]
+from ..io.images import IMAGE_EXTENSIONS
 
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".tif", ".tiff", ".dcm", ".dicom", ".jpg", ".jpeg")
-"""Files taken from a folder given on the command line."""
+__all__ = ["expand_images", "parse_options"]
 
 
 def parse_options(items: list[str], what: str = "--option") -> dict[str, Any]:
@@ -40,7 +39,7 @@ def expand_images(paths: list[str]) -> list[Path]:
             files += sorted(
                 f
                 for f in p.iterdir()
-                if f.suffix.lower() in IMAGE_SUFFIXES and not f.stem.endswith("_mask")
+                if f.suffix.lower() in IMAGE_EXTENSIONS and not f.stem.endswith("_mask")
             )
         else:
             files.append(p)

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from ..io.images import IMAGE_EXTENSIONS
 from ..records import Case
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageDataset", "parse_bone_age"]
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".dcm", ".dicom")
-"""File extensions treated as images when scanning folders."""
 
 COLUMNS = ("id", "path", "bone_age_months", "male", "mask_path", "clean_path")
 

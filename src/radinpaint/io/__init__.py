@@ -12,6 +12,7 @@ Every failure raises :class:`~radinpaint.errors.ImageReadError` (or
 """
 
 from .images import (
+    IMAGE_EXTENSIONS,
     READ_FORMATS,
     WRITE_FORMATS,
     read_image,
@@ -20,4 +21,12 @@ from .images import (
     write_mask,
 )
 
-__all__ = ["READ_FORMATS", "WRITE_FORMATS", "read_image", "read_mask", "write_image", "write_mask"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "READ_FORMATS",
+    "WRITE_FORMATS",
+    "read_image",
+    "read_mask",
+    "write_image",
+    "write_mask",
+]

@@ -11,7 +11,15 @@ import numpy as np
 from ..errors import ImageReadError, InvalidInputError
 from ..records import Mask, Radiograph
 
-__all__ = ["READ_FORMATS", "WRITE_FORMATS", "read_image", "read_mask", "write_image", "write_mask"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "READ_FORMATS",
+    "WRITE_FORMATS",
+    "read_image",
+    "read_mask",
+    "write_image",
+    "write_mask",
+]
 
 READ_FORMATS: tuple[str, ...] = ("png", "tiff", "jpeg", "dicom")
 """Formats :func:`read_image` understands."""
@@ -28,6 +36,9 @@ _EXTENSIONS = {
     ".dcm": "dicom",
     ".dicom": "dicom",
 }
+
+IMAGE_EXTENSIONS: tuple[str, ...] = tuple(_EXTENSIONS)
+"""File extensions treated as images when scanning folders."""
 
 
 def sniff_format(path: Path) -> str | None:
