@@ -22,7 +22,7 @@ import numpy as np
 
 from ..cache import public_options
 from ..records import InpaintRequest, InpaintResult
-from .compositing import check_compositing, composite
+from .compositing import composite
 
 __all__ = ["PerImageInpainter", "finish_result", "unchanged_result"]
 
@@ -74,7 +74,6 @@ def finish_result(
         flags: notes such as ``"8-bit-roundtrip"``.
         extra: backend-specific facts (model version, placement, usage).
     """
-    check_compositing(compositing)
     image = composite(request.image, output, request.mask, compositing, feather=feather)
     return InpaintResult(
         image=image,

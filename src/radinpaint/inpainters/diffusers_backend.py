@@ -27,12 +27,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import attrs
-import numpy as np
 
 from ..errors import InvalidInputError
 from ..records import InpaintRequest, InpaintResult
 from .base import finish_result, unchanged_result
-from .compositing import COMPOSITING
+from .compositing import check_compositing
 
 __all__ = ["DEFAULT_DIFFUSERS_MODEL", "DEFAULT_DIFFUSERS_PROMPT", "DiffusersInpainter"]
 
@@ -111,10 +110,7 @@ class DiffusersInpainter:
             raise InvalidInputError(f"unknown geometry {self.geometry!r}", available=GEOMETRIES)
         if self.dtype not in _DTYPES:
             raise InvalidInputError(f"unknown dtype {self.dtype!r}", available=_DTYPES)
-        if self.compositing not in COMPOSITING:
-            raise InvalidInputError(
-                f"unknown compositing {self.compositing!r}", available=COMPOSITING
-            )
+        check_compositing(self.compositing)
         if self.steps < 1 or self.batch_size < 1:
             raise InvalidInputError("steps and batch_size must be >= 1")
         if not 0.0 < self.strength <= 1.0:
@@ -205,7 +201,7 @@ class DiffusersInpainter:
                             flags.append("resampled")
                         results[i] = finish_result(
                             requests[i],
-                            np.clip(full, 0.0, 1.0),
+                            full,
                             backend=self.name,
                             options=options,
                             compositing=self.compositing,

@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..records import InpaintRequest, InpaintResult
 from .base import unchanged_result
-from .compositing import COMPOSITING
+from .compositing import check_compositing
 from .openai_presets import (
     _FIDELITY_MODELS,
     _FORMATS,
@@ -191,10 +191,7 @@ class OpenAIInpainter:
             raise InvalidInputError(
                 f"unknown output_format {self.output_format!r}", available=_FORMATS
             )
-        if self.compositing not in COMPOSITING:
-            raise InvalidInputError(
-                f"unknown compositing {self.compositing!r}", available=COMPOSITING
-            )
+        check_compositing(str(self.compositing))
         if self.max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         self._budget = Budget(self.max_images, self.max_usd)
@@ -557,6 +554,8 @@ class OpenAIInpainter:
         from .geometry import resize
         from .openai_pricing import usage_to_dict
 
+        cache_options = backend_options(self)
+        size = _size_text(placement.backend_shape)
         per_cost = (cost if cost is not None else (estimate or 0.0)) / call.n
         flags = ["8-bit-roundtrip"]
         if placement.resamples:
@@ -583,7 +582,7 @@ class OpenAIInpainter:
                 flags=flags + extra_flags,
                 extra={
                     "model": self.model,
-                    "size": _size_text(placement.backend_shape),
+                    "size": size,
                     "usage": usage_to_dict(response.usage),
                     "call_images": call.n,
                     "output_index": k,
@@ -595,6 +594,6 @@ class OpenAIInpainter:
                 },
             )
             if cache is not None:
-                cache.put(cache.key(self.name, backend_options(self), request), result)
+                cache.put(cache.key(self.name, cache_options, request), result)
             with state.lock:
                 state.results[i] = result
