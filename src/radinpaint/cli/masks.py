@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_image, write_mask
     from ..registry import get_mask_provider
 
-    provider = get_mask_provider(args.provider, **parse_options(args.option))
+    options = parse_options(args.option)
+    provider = get_mask_provider(args.provider, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                 "image": str(path),
                 "shape": list(mask.shape),
                 "provider": args.provider,
-                "options": parse_options(args.option),
+                "options": options,
                 "fraction": mask.fraction,
                 "components": [c.to_dict() for c in mask.components],
             }

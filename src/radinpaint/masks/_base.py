@@ -15,6 +15,7 @@ __all__ = [
     "as_bool",
     "check_dilate",
     "finish_mask",
+    "grow",
     "radiographs",
     "resize_to",
     "working_scale",
@@ -70,6 +71,16 @@ def resize_to(array: np.ndarray, shape: tuple[int, int], *, nearest: bool = Fals
     else:
         interp = cv2.INTER_LINEAR
     return cv2.resize(array, (int(w), int(h)), interpolation=interp)
+
+
+def grow(mask: np.ndarray, r: int) -> np.ndarray:
+    """``mask`` grown by a disc of radius ``r`` pixels (returned as is when ``r <= 0``)."""
+    import cv2
+
+    if r <= 0:
+        return mask
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    return cv2.dilate(mask.astype(np.uint8), k) > 0
 
 
 def finish_mask(

@@ -19,6 +19,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from ._base import grow
+
 __all__ = ["Glyph", "GlyphSettings", "find_glyphs", "noise_level"]
 
 _MAX_NOISE = 0.08
@@ -81,13 +83,7 @@ def noise_level(image: np.ndarray) -> float:
 
 
 def _ring(region: np.ndarray, inner: int, outer: int) -> np.ndarray:
-    import cv2
-
-    def grow(r: int) -> np.ndarray:
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        return cv2.dilate(region.astype(np.uint8), k) > 0
-
-    return grow(outer) & ~grow(inner)
+    return grow(region, outer) & ~grow(region, inner)
 
 
 def _frame_like(box: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:

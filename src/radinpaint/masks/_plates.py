@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
+from ._base import grow
 from ._glyphs import Glyph
 
 __all__ = ["Marker", "find_plate", "find_ruler", "glyph_mask", "group_glyphs"]
@@ -120,10 +121,6 @@ def find_plate(
     wx1, wy1 = min(w, x1 + pad), min(h, y1 + pad)
     win = image[wy0:wy1, wx0:wx1]
     let = letters[wy0:wy1, wx0:wx1]
-
-    def grow(mask: np.ndarray, r: int) -> np.ndarray:
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        return cv2.dilate(mask.astype(np.uint8), k) > 0
 
     near = grow(let, r1) & ~grow(let, r0)
     if near.sum() < 10:

@@ -82,7 +82,9 @@ def _build(providers: object, what: str) -> tuple[MaskProvider, ...]:
     return tuple(parse_provider_spec(p) for p in providers)
 
 
-def _each(providers: Sequence[MaskProvider], items: Sequence[Case | Radiograph]):
+def _per_item(providers: Sequence[MaskProvider], items: Sequence[Case | Radiograph], what: str):
+    """Per item: its shape and every provider's mask for it (counts and shapes checked)."""
+    images = radiographs(items)
     results = [p.masks(items) for p in providers]
     for masks, provider in zip(results, providers, strict=True):
         if len(masks) != len(items):
@@ -90,7 +92,10 @@ def _each(providers: Sequence[MaskProvider], items: Sequence[Case | Radiograph])
                 f"provider {getattr(provider, 'name', provider)!r} returned {len(masks)} masks "
                 f"for {len(items)} items"
             )
-    return results
+    for i, image in enumerate(images):
+        for masks in results:
+            check_same_shape(image.shape, masks[i].shape, f"{what} of {masks[i].source}")
+        yield image.shape, [masks[i] for masks in results]
 
 
 @attrs.define
@@ -114,16 +119,12 @@ class UnionMasks:
 
     def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
         """One mask per item: the union of every provider's mask."""
-        images = radiographs(items)
-        results = _each(self.providers, items)
         out = []
-        for i, image in enumerate(images):
-            acc = np.zeros(image.shape, dtype=bool)
-            comps = []
-            for masks in results:
-                check_same_shape(image.shape, masks[i].shape, f"union of {masks[i].source}")
-                acc |= masks[i].array
-                comps.extend(masks[i].components)
+        for shape, masks in _per_item(self.providers, items, "union"):
+            acc = np.zeros(shape, dtype=bool)
+            for m in masks:
+                acc |= m.array
+            comps = [c for m in masks for c in m.components]
             out.append(finish_mask(acc, self.name, comps, self.dilate))
         return out
 
@@ -149,18 +150,15 @@ class IntersectionMasks:
 
     def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
         """One mask per item: the intersection of every provider's mask."""
-        images = radiographs(items)
-        results = _each(self.providers, items)
         out = []
-        for i, image in enumerate(images):
-            acc = np.ones(image.shape, dtype=bool)
-            for masks in results:
-                check_same_shape(image.shape, masks[i].shape, f"intersection of {masks[i].source}")
-                acc &= masks[i].array
+        for shape, masks in _per_item(self.providers, items, "intersection"):
+            acc = np.ones(shape, dtype=bool)
+            for m in masks:
+                acc &= m.array
             comps = [
                 c
-                for masks in results
-                for c in masks[i].components
+                for m in masks
+                for c in m.components
                 if acc[c.box[1] : c.box[3], c.box[0] : c.box[2]].any()
             ]
             out.append(finish_mask(acc, self.name, comps, self.dilate))

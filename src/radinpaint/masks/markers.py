@@ -34,6 +34,7 @@ from ._base import (
     as_bool,
     check_dilate,
     finish_mask,
+    grow,
     radiographs,
     resize_to,
     working_scale,
@@ -56,15 +57,6 @@ def _box_to_image(box: tuple[int, int, int, int], scale: float, shape: tuple[int
         min(w, int(np.ceil(x1 / scale))),
         min(h, int(np.ceil(y1 / scale))),
     )
-
-
-def _grow(mask: np.ndarray, r: int) -> np.ndarray:
-    import cv2
-
-    if r <= 0:
-        return mask
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    return cv2.dilate(mask.astype(np.uint8), k) > 0
 
 
 def _believable(marker: Marker) -> bool:
@@ -166,7 +158,7 @@ def detect_markers(
             letters = glyph_mask(small_shape, marker.glyphs)
             stroke = float(np.median([g.stroke for g in marker.glyphs]))
             r = round(margin * scale) if margin is not None else max(1, round(0.25 * stroke))
-            out_small |= _grow(letters, r)
+            out_small |= grow(letters, r)
     if scale < 1.0:
         big = cv2.resize(out_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         out = big >= 0.5
