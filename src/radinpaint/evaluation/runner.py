@@ -412,7 +412,7 @@ class Runner:
         self.images: dict[str, Radiograph] = {}
         self.orig_hash: dict[str, str] = {}
         for case in cases:
-            h = case.image.content_hash()
+            h = self.input_hashes[case.id]["image"]
             self.orig_hash[case.id] = h
             self.images[h] = case.image
         by_case = {c.id: c for c in cases}

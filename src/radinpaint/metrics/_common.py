@@ -203,3 +203,23 @@ def bit_depth_of(image: object, default: int | None) -> int | None:
     """The bit depth a Radiograph records, else ``default``."""
     depth = getattr(image, "bit_depth", None)
     return int(depth) if depth is not None else default
+
+
+def checked_bit_depth(original: object, bit_depth: int | None) -> int:
+    """``bit_depth``, else the original's (a Radiograph), else 16; must lie in 1..16."""
+    depth = bit_depth if bit_depth is not None else bit_depth_of(original, 16)
+    if depth is None or not 1 <= int(depth) <= 16:
+        raise InvalidInputError(f"bit_depth must be between 1 and 16, got {depth!r}")
+    return int(depth)
+
+
+def as_image_pair(original: object, output: object) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of an original and of an output made from it (same shape required)."""
+    a = as_pixels(original, "original")
+    b = as_pixels(output, "output")
+    if a.shape != b.shape:
+        raise ShapeMismatchError(
+            f"output shape {b.shape} does not match original shape {a.shape}",
+            fix="compare an output with the original it was made from (same size)",
+        )
+    return a, b

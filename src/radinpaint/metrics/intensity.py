@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._common import as_pixels, as_region, bit_depth_of
+from ._common import as_image_pair, as_pixels, as_region, checked_bit_depth
 
 __all__ = [
     "IntensityHistograms",
@@ -210,21 +210,10 @@ def intensity_distances(
         Ramdas A, Garcia N, Cuturi M (2017). On Wasserstein two-sample testing. Entropy
         19:47.
     """
-    a = as_pixels(original, "original")
-    b = as_pixels(output, "output")
-    if a.shape != b.shape:
-        from ..errors import ShapeMismatchError
-
-        raise ShapeMismatchError(
-            f"output shape {b.shape} does not match original shape {a.shape}",
-            fix="compare an output with the original it was made from (same size)",
-        )
+    a, b = as_image_pair(original, output)
     m = as_region(mask, a.shape, "mask")
     h = as_region(anatomy, a.shape, "anatomy")
-    depth = bit_depth if bit_depth is not None else bit_depth_of(original, 16)
-    if depth is None or not 1 <= int(depth) <= 16:
-        raise InvalidInputError(f"bit_depth must be between 1 and 16, got {depth!r}")
-    top = (1 << int(depth)) - 1
+    top = (1 << checked_bit_depth(original, bit_depth)) - 1
     qa = np.rint(np.clip(a, 0.0, 1.0) * top).astype(np.int64)
     qb = np.rint(np.clip(b, 0.0, 1.0) * top).astype(np.int64)
     out = {"image": _distance("image", qa.ravel(), qb.ravel(), top)}

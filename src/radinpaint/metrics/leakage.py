@@ -13,8 +13,8 @@ import math
 import attrs
 import numpy as np
 
-from ..errors import InvalidInputError, ShapeMismatchError
-from ._common import as_pixels, as_region, bit_depth_of
+from ..errors import InvalidInputError
+from ._common import as_image_pair, as_region, checked_bit_depth
 
 __all__ = ["Leakage", "leakage"]
 
@@ -79,29 +79,21 @@ def leakage(
     from scipy.ndimage import maximum_filter
     from skimage.metrics import structural_similarity
 
-    depth = bit_depth if bit_depth is not None else bit_depth_of(original, 16)
-    if depth is None or not 1 <= int(depth) <= 16:
-        raise InvalidInputError(f"bit_depth must be between 1 and 16, got {depth!r}")
+    depth = checked_bit_depth(original, bit_depth)
     if win_size < 3 or win_size % 2 == 0:
         raise InvalidInputError(f"win_size must be odd and >= 3, got {win_size}")
-    a = as_pixels(original, "original")
-    b = as_pixels(output, "output")
-    if a.shape != b.shape:
-        raise ShapeMismatchError(
-            f"output shape {b.shape} does not match original shape {a.shape}",
-            fix="compare an output with the original it was made from (same size)",
-        )
+    a, b = as_image_pair(original, output)
     m = as_region(mask, a.shape, "mask")
     if m is None:
         m = np.zeros(a.shape, dtype=bool)
-    top = float((1 << int(depth)) - 1)
+    top = float((1 << depth) - 1)
     qa = np.rint(np.clip(a, 0.0, 1.0) * top)
     qb = np.rint(np.clip(b, 0.0, 1.0) * top)
     outside = ~m
     n_out = int(outside.sum())
     if n_out == 0:
         nan = math.nan
-        return Leakage(nan, 0, 0, nan, nan, nan, nan, int(depth), "the mask covers the image")
+        return Leakage(nan, 0, 0, nan, nan, nan, nan, depth, "the mask covers the image")
     diff = np.abs(qb - qa)[outside]
     n_changed = int(np.count_nonzero(diff))
     mse = float(np.mean((diff / top) ** 2))
@@ -133,6 +125,6 @@ def leakage(
         mean_abs_change=float(diff.mean()),
         ssim=ssim,
         psnr=psnr,
-        bit_depth=int(depth),
+        bit_depth=depth,
         note=note,
     )
