@@ -25,12 +25,6 @@ SAMPLES = ROOT.parent / "shared" / "data" / "rsna-samples"
 NOTES = ROOT / "tests" / "masks" / "real_marker_boxes.json"
 
 
-def _read(path: Path):
-    from radinpaint.io import read_image
-
-    return read_image(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from radinpaint.datasets.phantom import make_phantoms
+    from radinpaint.io import read_image
     from radinpaint.masks.anatomy import segment_hand
     from radinpaint.masks.scoring import (
         PixelScores,
@@ -75,13 +70,15 @@ def main(argv: list[str] | None = None) -> int:
         print("real samples not found: skipped")
         return 0
     notes = json.loads(NOTES.read_text())["images"]
+    marked = {file: read_image(SAMPLES / "with-markers" / file) for file in notes}
+    hand_of = {file: segment_hand(image).array for file, image in marked.items()}
+    hands = [read_image(p) for p in sorted((SAMPLES / "hands-only").glob("*.png"))]
     for name in args.real_providers.split(","):
         provider = get_mask_provider(name)
         plates = plates_found = objs = objs_found = good = total = 0
         hand_masked = []
         for file, objects in notes.items():
-            image = _read(SAMPLES / "with-markers" / file)
-            (mask,) = provider.masks([image])
+            (mask,) = provider.masks([marked[file]])
             for o in objects:
                 if "inside" in o:
                     continue
@@ -93,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                     plates_found += cov >= 0.5
             g, n = component_precision(mask.components, [o["box"] for o in objects])
             good, total = good + g, total + n
-            hand = segment_hand(image).array
+            hand = hand_of[file]
             hand_masked.append(float((mask.array & hand).sum()) / max(1, hand.sum()))
-        hands = sorted((SAMPLES / "hands-only").glob("*.png"))
-        flagged = sum(provider.masks([_read(p)])[0].fraction > 0.001 for p in hands)
+        flagged = sum(provider.masks([image])[0].fraction > 0.001 for image in hands)
         print(
             f"real {name}: plate recall {plates_found}/{plates}  objects {objs_found}/{objs}  "
             f"component precision {good}/{total}  hand pixels masked max "

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError
-from ..records import Case, Radiograph
+from ..protocols import as_radiograph
+from ..records import Radiograph
 from .preprocessing import Preprocessing
 
 __all__ = ["MemberGroup", "autocast_context", "prefetch_batches", "resolve_device"]
@@ -78,18 +79,11 @@ class MemberGroup:
             base = copy.deepcopy(self.modules[0]).to("meta")
             self._params, self._buffers = params, buffers
 
-            if sex_input:
+            def call(p: Any, b: Any, *inputs: torch.Tensor) -> torch.Tensor:
+                return functional_call(base, (p, b), inputs)
 
-                def call(p: Any, b: Any, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-                    return functional_call(base, (p, b), (x, s))
-
-                self._vmapped = torch.vmap(call, in_dims=(0, 0, None, None))
-            else:
-
-                def call1(p: Any, b: Any, x: torch.Tensor) -> torch.Tensor:
-                    return functional_call(base, (p, b), (x,))
-
-                self._vmapped = torch.vmap(call1, in_dims=(0, 0, None))
+            in_dims = (0, 0, None, None) if sex_input else (0, 0, None)
+            self._vmapped = torch.vmap(call, in_dims=in_dims)
 
     @property
     def stacked(self) -> bool:
@@ -100,13 +94,10 @@ class MemberGroup:
         """``(members, batch, outputs)`` raw outputs."""
         if self.sex_input and sex is None:
             raise InvalidInputError("these members need sex as an input and none was given")
+        inputs = (x, sex) if self.sex_input else (x,)
         if self._vmapped is not None:
-            if self.sex_input:
-                return self._vmapped(self._params, self._buffers, x, sex)
-            return self._vmapped(self._params, self._buffers, x)
-        if self.sex_input:
-            return torch.stack([m(x, sex) for m in self.modules])
-        return torch.stack([m(x) for m in self.modules])
+            return self._vmapped(self._params, self._buffers, *inputs)
+        return torch.stack([m(*inputs) for m in self.modules])
 
 
 def _load_batch(
@@ -117,9 +108,7 @@ def _load_batch(
 ) -> tuple[np.ndarray, list[torch.Tensor]]:
     arrays = [np.empty((len(indices), *p.input_shape()), np.float32) for p in preprocessings]
     for j, i in enumerate(indices):
-        item = images[int(i)]
-        if isinstance(item, Case):
-            item = item.image
+        item = as_radiograph(images[int(i)])
         if not isinstance(item, (Radiograph, np.ndarray)):
             raise InvalidInputError(
                 f"item {int(i)} is a {type(item).__name__}, not a Radiograph",
