@@ -31,6 +31,8 @@ class Inpainter(Protocol):
       :class:`~radinpaint.records.InpaintResult` per request, **in the same order**. A backend
       may group requests into fewer calls (a GPU batch, an API call with ``n`` variants).
     - Each result's image has the request image's shape and bit depth.
+    - A backend whose output never depends on the seed may declare ``deterministic = True``;
+      an evaluation then computes one variant and reuses it for the others.
     - Randomness comes only from ``request.variant_seed``: the same request gives the same
       output (bit for bit on the same machine for local backends).
     - An empty mask returns the input unchanged with the flag ``"empty-mask"``.

@@ -17,7 +17,7 @@ Then the metric plugins score the table, the decomposition is summarised, and an
 :class:`~radinpaint.evaluation.result.EvaluationResult` holds everything for the report.
 
 Backends whose output does not depend on the seed (those declaring ``deterministic = True``,
-and the built-in controls, classical algorithms and ``gan``, whose docs say so) run variant 0
+as the built-in controls, classical algorithms and ``gan`` do) run variant 0
 only; the other variants reuse that output (``replicated`` is True in their rows). Without
 this, each variant would be a separate cache entry, because the cache key holds the seed and
 variant (it must: a generative backend's output depends on them), and identical work would

@@ -28,7 +28,7 @@ from .pixels import PixelStats
 from .predcache import PredictionCache, StoredPrediction, predictor_fingerprint
 from .specs import BackendSpec
 
-__all__ = ["SEED_INDEPENDENT_BUILTINS", "Runner", "is_seed_independent"]
+__all__ = ["Runner", "is_seed_independent"]
 
 
 def error_text(exc: BaseException) -> str:
@@ -52,26 +52,13 @@ class _Recording:
         return self._inner.inpaint(requests)
 
 
-SEED_INDEPENDENT_BUILTINS: frozenset[str] = frozenset(
-    {"identity", "resample", "telea", "navier-stokes", "biharmonic", "gan"}
-)
-"""Built-in backends whose output never depends on the seed (documented by each backend)."""
-
-
 def is_seed_independent(backend: Any) -> bool:
     """Whether ``backend`` gives the same output for every seed.
 
-    A backend says so with a ``deterministic`` attribute; built-in backends known to ignore
-    the seed (:data:`SEED_INDEPENDENT_BUILTINS`) count as such when they come from
-    radinpaint's own modules.
+    A backend says so with a ``deterministic = True`` attribute (the built-in controls,
+    classical backends and ``gan`` do); without it, every variant is computed.
     """
-    flag = getattr(backend, "deterministic", None)
-    if flag is not None:
-        return bool(flag)
-    module = type(backend).__module__ or ""
-    return module.startswith("radinpaint.inpainters") and (
-        getattr(backend, "name", None) in SEED_INDEPENDENT_BUILTINS
-    )
+    return bool(getattr(backend, "deterministic", False))
 
 
 @attrs.define

@@ -112,6 +112,7 @@ class TeleaInpainter(_OpenCVInpainter):
     """
 
     name = "telea"
+    deterministic = True
     _flag_name = "INPAINT_TELEA"
 
 
@@ -127,6 +128,7 @@ class NavierStokesInpainter(_OpenCVInpainter):
     """
 
     name = "navier-stokes"
+    deterministic = True
     _flag_name = "INPAINT_NS"
 
 
@@ -147,6 +149,7 @@ class BiharmonicInpainter(PerImageInpainter):
     feather: int = attrs.field(default=4, converter=int)
 
     name = "biharmonic"
+    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Solve the biharmonic equation over the mask's neighbourhood, in float64."""

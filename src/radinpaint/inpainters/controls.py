@@ -31,6 +31,7 @@ class IdentityInpainter(PerImageInpainter):
 
     name = "identity"
     compositing = "paste-back"
+    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """The request's own pixels."""
@@ -64,6 +65,7 @@ class ResampleControl(PerImageInpainter):
 
     name = "resample"
     compositing = "raw"
+    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Squash, quantize, resize back."""

@@ -92,6 +92,7 @@ class GanInpainter:
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     name = "gan"
+    deterministic = True
 
     @property
     def weights_path(self) -> Path:
