@@ -62,6 +62,18 @@ def test_compact_cnn_shapes_and_flops() -> None:
     assert conv_flops(model, (1, 1, 64, 64)) > 0
 
 
+def test_compact_cnn_without_stem_pool_keeps_twice_the_resolution() -> None:
+    x = torch.rand(2, 1, 64, 64)
+    pooled = CompactCNN(widths=(8, 16), stem_width=4).features(x)
+    unpooled = build_model(
+        "compact-cnn", in_chans=1, options={"widths": [8, 16], "stem_width": 4, "stem_pool": False}
+    ).features(x)
+    assert pooled.shape[-2:] == (4, 4)
+    assert unpooled.shape[-2:] == (8, 8)
+    # the pooled layout keeps the state-dict keys that saved members were written with
+    assert "features.4.weight" in CompactCNN(widths=(8,), stem_width=4).state_dict()
+
+
 def test_build_model_errors() -> None:
     with pytest.raises(InvalidInputError, match="unknown architecture"):
         build_model("vgg-nonsense")

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from radinpaint.errors import InvalidInputError
 from radinpaint.predictors.preprocessing import (
     PHANTOM_128,
+    PHANTOM_256,
     SQUARE_512,
     STUDY_320,
     Preprocessing,
@@ -48,7 +49,7 @@ def test_study_preprocessing_matches_plain_reimplementation() -> None:
 def test_any_size_and_depth_is_preprocessed(shape: tuple[int, int], depth: int) -> None:
     arr = np.random.default_rng(0).integers(0, 1 << depth, size=shape).astype(np.uint16)
     image = Radiograph.from_uint(arr, depth)
-    for prep in (STUDY_320, SQUARE_512, PHANTOM_128):
+    for prep in (STUDY_320, SQUARE_512, PHANTOM_128, PHANTOM_256):
         out = prep(image)
         assert out.shape == prep.input_shape()
         assert np.isfinite(out).all()
@@ -73,6 +74,8 @@ def test_finish_agrees_between_numpy_and_torch() -> None:
 
 def test_presets_and_dict_round_trip() -> None:
     assert get_preprocessing("study-320") is STUDY_320
+    assert get_preprocessing("phantom-256") is PHANTOM_256
+    assert PHANTOM_256.input_shape() == (1, 256, 256)
     p = Preprocessing(name="x", size=64, channels=1, normalize="fixed", mean=0.5, std=0.25)
     assert Preprocessing.from_dict(p.to_dict()) == p
     with pytest.raises(InvalidInputError, match="unknown preprocessing"):

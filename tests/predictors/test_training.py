@@ -9,9 +9,15 @@ import pytest
 
 from radinpaint.cli import main
 from radinpaint.errors import InvalidInputError, MissingLabelError
+from radinpaint.predictors import EnsemblePredictor
 from radinpaint.predictors.checkpoint import load_ensemble
 from radinpaint.predictors.preprocessing import Preprocessing
-from radinpaint.predictors.training import TrainConfig, train_ensemble, train_ensemble_arrays
+from radinpaint.predictors.training import (
+    TrainConfig,
+    save_training_run,
+    train_ensemble,
+    train_ensemble_arrays,
+)
 from radinpaint.records import Case, Radiograph
 
 PREP = Preprocessing(name="t24", size=24, channels=1, crop_foreground=False, resize="cv2-area")
@@ -98,6 +104,30 @@ def test_parallel_workers_match_serial() -> None:
     )
 
 
+def test_targets_trained_separately_are_saved_as_one_ensemble(tmp_path) -> None:
+    images, ages, male = _disks(32, 5)
+    age_cfg = _config(epochs=1, targets=("bone_age",), sex_input=True)
+    sex_cfg = _config(epochs=1, targets=("male",), arch_options={"widths": [4], "stem_width": 4})
+    age = train_ensemble_arrays(images, ages, male, age_cfg, progress=False)
+    sex = train_ensemble_arrays(images, None, male, sex_cfg, progress=False)
+    joined = EnsemblePredictor(
+        name="joined",
+        members=[*age.members, *sex.members],
+        sex_from_prediction=True,
+        metadata={"training": {**age.metadata["training"], **sex.metadata["training"]}},
+    )
+    save_training_run(joined, tmp_path, {"bone_age": age_cfg, "male": sex_cfg})
+    manifest = json.loads((tmp_path / "ensemble.json").read_text())
+    assert manifest["training"]["male"]["arch_options"] == {"widths": [4], "stem_width": 4}
+    assert set(manifest["members_report"]) == {m.name for m in joined.members}
+    assert "history" not in manifest["members_report"]["sex_fold0"]
+    history = json.loads((tmp_path / "training_history.json").read_text())
+    assert len(history["bone_age_fold1"]["history"]) == 1
+    probe = [Radiograph.from_float(im, clip=True) for im in images[:5]]
+    loaded = load_ensemble(tmp_path).predict(probe)  # sex comes from the sex members
+    np.testing.assert_allclose(loaded.bone_age_months, joined.predict(probe).bone_age_months)
+
+
 def test_missing_labels() -> None:
     images, _, _ = _disks(8, 5)
     with pytest.raises(MissingLabelError, match="labels"):
@@ -124,14 +154,27 @@ def test_train_predictor_cli_on_phantoms(tmp_path, capsys) -> None:
             "1",
             "--preprocessing",
             "phantom-128",
+            "--arch-option",
+            "widths=[8,16]",
+            "--arch-option",
+            "stem_pool=false",
+            "--min-epochs",
+            "1",
             "--quiet",
         ]
     )
     assert code == 0
     printed = capsys.readouterr().out
     assert "saved 4 members" in printed
-    assert (out / "ensemble.json").exists()
+    manifest = json.loads((out / "ensemble.json").read_text())
+    assert manifest["training"]["arch_options"] == {"widths": [8, 16], "stem_pool": False}
+    assert manifest["training"]["min_epochs"] == 1
     assert len(list(out.glob("*.safetensors"))) == 4
+    member = json.loads((out / "bone_age_fold0.json").read_text())
+    assert member["spec"]["arch_options"]["stem_pool"] is False
+    bad = ["train-predictor", "--phantoms", "4", "--out", str(out), "--arch-option", "wide"]
+    assert main(bad) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
 
 
 def test_train_predictor_cli_on_rsna_layout(tmp_path, capsys) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from ._args import parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,11 +28,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--targets", default="bone_age,male", help="bone_age, male or both (comma-separated)"
     )
     parser.add_argument("--architecture", default="compact-cnn")
+    parser.add_argument(
+        "--arch-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture option, repeatable (e.g. widths=[16,32,64,128] stem_pool=false)",
+    )
     parser.add_argument("--preprocessing", default="phantom-128", help="preset name")
     parser.add_argument("--folds", type=int, default=4)
     parser.add_argument("--seeds-per-fold", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument(
+        "--min-epochs", type=int, default=None, help="never stop earlier (default: epochs / 2)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -67,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         cases = open_dataset(args.data)
     config = TrainConfig(
         architecture=args.architecture,
+        arch_options=parse_options(args.arch_option, "--arch-option"),
         preprocessing=args.preprocessing,
         targets=tuple(t.strip() for t in args.targets.split(",") if t.strip()),
         joint=args.joint,
@@ -76,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         sex_specific=args.sex_specific,
         epochs=args.epochs,
         patience=args.patience,
+        min_epochs=args.min_epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         augment=not args.no_augment,

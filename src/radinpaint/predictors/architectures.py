@@ -146,7 +146,9 @@ class CompactCNN(_SexHead):
         in_chans: input channels.
         sex_input: concatenate sex to the pooled features.
         widths: channels of each stage; each stage halves the resolution.
-        stem_width: channels of the stem (a stride-2 3x3 conv followed by a 2x2 max-pool).
+        stem_width: channels of the stem (a stride-2 3x3 conv).
+        stem_pool: follow the stem with a 2x2 max-pool (``False`` keeps twice the
+            resolution in every stage, for fine detail such as physeal gaps).
     """
 
     def __init__(
@@ -156,10 +158,13 @@ class CompactCNN(_SexHead):
         sex_input: bool = False,
         widths: Sequence[int] = (24, 48, 96),
         stem_width: int = 16,
+        stem_pool: bool = True,
     ) -> None:
         super().__init__()
         self.sex_input = bool(sex_input)
-        layers: list[nn.Module] = [*_conv_bn(in_chans, stem_width, 2), nn.MaxPool2d(2)]
+        layers: list[nn.Module] = _conv_bn(in_chans, stem_width, 2)
+        if stem_pool:
+            layers.append(nn.MaxPool2d(2))
         cin = stem_width
         for w in widths:
             layers += _conv_bn(cin, w, 2) + _conv_bn(w, w, 1)
@@ -237,7 +242,8 @@ def build_model(
             return CompactCNN(num_outputs, in_chans, sex_input, **opts)
         except TypeError as exc:
             raise InvalidInputError(
-                f"bad options for compact-cnn: {exc}", available=["widths", "stem_width"]
+                f"bad options for compact-cnn: {exc}",
+                available=["widths", "stem_width", "stem_pool"],
             ) from exc
     if architecture.startswith("timm:"):
         return TimmNet(architecture[5:], num_outputs, in_chans, sex_input, **opts)

@@ -1,7 +1,7 @@
 """How an ensemble member turns a radiograph of any size and bit depth into its input tensor.
 
 Each member declares a :class:`Preprocessing`; it is saved in the member's JSON config, so a
-checkpoint always knows what its network expects. Three presets:
+checkpoint always knows what its network expects. Four presets:
 
 - :data:`STUDY_320`: the reference study's steps, exactly as its MONAI pipeline did them:
   grey, crop to the bounding box of pixels > 0 (``CropForeground`` defaults), resize so the
@@ -12,6 +12,8 @@ checkpoint always knows what its network expects. Three presets:
 - :data:`SQUARE_512`: the same at 512 pixels, foreground found above a small threshold.
 - :data:`PHANTOM_128`: fast: no crop, longest side 128 with OpenCV area interpolation,
   1 channel, normalised to zero mean / unit SD per image (robust to exposure changes).
+- :data:`PHANTOM_256`: the same at 256 pixels, fine enough to show physeal gaps and fusion
+  (the shipped phantom ensemble's bone-age and sex members).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..records import Case, Radiograph
 
 __all__ = [
     "PHANTOM_128",
+    "PHANTOM_256",
     "PRESETS",
     "SQUARE_512",
     "STUDY_320",
@@ -241,7 +244,12 @@ PHANTOM_128 = Preprocessing(
 )
 """Small and fast: longest side 128, 1 channel, per-image standardisation."""
 
-PRESETS: dict[str, Preprocessing] = {p.name: p for p in (STUDY_320, SQUARE_512, PHANTOM_128)}
+PHANTOM_256 = attrs.evolve(PHANTOM_128, name="phantom-256", size=256)
+"""As :data:`PHANTOM_128` at 256 pixels: physeal gaps of a 512-px phantom stay visible."""
+
+PRESETS: dict[str, Preprocessing] = {
+    p.name: p for p in (STUDY_320, SQUARE_512, PHANTOM_128, PHANTOM_256)
+}
 """The named presets."""
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,13 @@ from .ensemble import EnsemblePredictor
 from .members import Member, MemberSpec
 from .preprocessing import Preprocessing, get_preprocessing
 
-__all__ = ["TrainConfig", "geometry_arrays", "train_ensemble", "train_ensemble_arrays"]
+__all__ = [
+    "TrainConfig",
+    "geometry_arrays",
+    "save_training_run",
+    "train_ensemble",
+    "train_ensemble_arrays",
+]
 
 
 @attrs.frozen
@@ -374,7 +380,7 @@ def train_ensemble_arrays(
         name=name, members=members, sex_from_prediction=auto_sex, metadata={"training": report}
     )
     if output_dir is not None:
-        _save_with_report(ensemble, Path(output_dir), cfg, report)
+        save_training_run(ensemble, output_dir, cfg)
     return ensemble
 
 
@@ -419,16 +425,36 @@ def _train_parallel(plan, images, ages, sexes, cfg, workers):
     return results
 
 
-def _save_with_report(
-    ensemble: EnsemblePredictor, directory: Path, cfg: TrainConfig, report: dict[str, Any]
-) -> None:
+def save_training_run(
+    ensemble: EnsemblePredictor,
+    directory: str | Path,
+    config: TrainConfig | Mapping[str, TrainConfig],
+) -> Path:
+    """Save a trained ensemble with its training configuration and per-member report.
+
+    ``ensemble.metadata["training"]`` (what :func:`train_ensemble_arrays` records) goes to
+    ``ensemble.json`` without the per-epoch history, and whole to ``training_history.json``.
+
+    Args:
+        ensemble: a trained ensemble, possibly members of several runs put together.
+        directory: the output folder.
+        config: the run's :class:`TrainConfig`, or one per run keyed by a label (e.g.
+            ``{"bone_age": ..., "male": ...}`` when the targets were trained separately).
+    """
     import json
 
     from .checkpoint import save_ensemble
 
+    if isinstance(config, TrainConfig):
+        training: dict[str, Any] = config.to_dict()
+    else:
+        training = {label: cfg.to_dict() for label, cfg in config.items()}
+    report = ensemble.metadata.get("training", {})
     summary = {k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in report.items()}
-    save_ensemble(ensemble, directory, extra={"training": cfg.to_dict(), "members_report": summary})
+    directory = Path(directory)
+    save_ensemble(ensemble, directory, extra={"training": training, "members_report": summary})
     (directory / "training_history.json").write_text(json.dumps(report, indent=1) + "\n")
+    return directory
 
 
 def train_ensemble(
