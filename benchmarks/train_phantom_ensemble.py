@@ -70,24 +70,35 @@ def evaluate(predictor, n_test: int) -> dict[str, float]:
 
     from radinpaint.datasets.phantom import PhantomDataset
 
-    cases = PhantomDataset(n_test, seed=TEST_SEED, size=512)
-    truth_age = np.array([c.bone_age_months for c in cases])
-    truth_male = np.array([c.male for c in cases], dtype=bool)
+    # one rendering pass: the dataset draws each phantom again on every access
+    images, ages, males = [], [], []
     start = time.perf_counter()
-    pred = predictor.predict(cases)
+    for case in PhantomDataset(n_test, seed=TEST_SEED, size=512):
+        images.append(case.image)
+        ages.append(case.bone_age_months)
+        males.append(case.male)
+    generation = time.perf_counter() - start
+    truth_age = np.array(ages)
+    truth_male = np.array(males, dtype=bool)
+    start = time.perf_counter()
+    pred = predictor.predict(images)
     seconds = time.perf_counter() - start
-    out = {"n_test": n_test, "seconds_incl_phantom_generation": round(seconds, 1)}
+    out = {
+        "n_test": n_test,
+        "phantom_generation_seconds": round(generation, 1),
+        "predict_seconds": round(seconds, 1),
+    }
     if pred.bone_age_months is not None:
-        out["bone_age_mae_months"] = float(np.abs(pred.bone_age_months - truth_age).mean())
+        err = pred.bone_age_months - truth_age
+        out["bone_age_mae_months"] = float(np.abs(err).mean())
         out["baseline_constant_mean_mae"] = float(np.abs(truth_age - truth_age.mean()).mean())
         out["mean_member_spread_months"] = float(pred.member_spread()["bone_age_months"].mean())
-        err = pred.bone_age_months - truth_age
         out["bone_age_mae_by_band"] = {
             f"{lo}-{hi - 1} months (n={int(band.sum())})": round(float(np.abs(err[band]).mean()), 2)
             for lo, hi in ((0, 72), (72, 144), (144, 180), (180, 229))
             if (band := (truth_age >= lo) & (truth_age < hi)).any()
         }
-        given = predictor.predict(cases, male=truth_male.tolist())
+        given = predictor.predict(images, male=males)
         out["bone_age_mae_sex_given"] = float(np.abs(given.bone_age_months - truth_age).mean())
     if pred.p_male is not None:
         out["sex_auc"] = float(roc_auc_score(truth_male, pred.p_male))
@@ -95,7 +106,7 @@ def evaluate(predictor, n_test: int) -> dict[str, float]:
     return out
 
 
-def _train_target(args, target: str, preset: str, arch: dict, seed: int):
+def _train_target(args, target: str, preset: str, arch: dict):
     """Train the k-fold members of one target (``"bone_age"`` or ``"male"``)."""
     from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
@@ -117,7 +128,7 @@ def _train_target(args, target: str, preset: str, arch: dict, seed: int):
         min_epochs=args.epochs if args.min_epochs is None else args.min_epochs,
         batch_size=64,
         lr=args.lr,
-        seed=seed,
+        seed=0,
     )
     start = time.perf_counter()
     ensemble = train_ensemble_arrays(
@@ -167,8 +178,8 @@ def main() -> None:
             "stem_pool": args.age_stem_pool,
         }
         sex_arch = {"widths": list(args.sex_widths), "stem_width": 8}
-        age, age_cfg = _train_target(args, "bone_age", args.age_preprocessing, age_arch, 0)
-        sex, sex_cfg = _train_target(args, "male", args.sex_preprocessing, sex_arch, 0)
+        age, age_cfg = _train_target(args, "bone_age", args.age_preprocessing, age_arch)
+        sex, sex_cfg = _train_target(args, "male", args.sex_preprocessing, sex_arch)
         ensemble = EnsemblePredictor(
             name="phantom-ensemble",
             members=[*age.members, *sex.members],

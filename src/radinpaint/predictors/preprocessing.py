@@ -13,7 +13,7 @@ checkpoint always knows what its network expects. Four presets:
 - :data:`PHANTOM_128`: fast: no crop, longest side 128 with OpenCV area interpolation,
   1 channel, normalised to zero mean / unit SD per image (robust to exposure changes).
 - :data:`PHANTOM_256`: the same at 256 pixels, fine enough to show physeal gaps and fusion
-  (the shipped phantom ensemble's bone-age and sex members).
+  (the shipped phantom ensemble's bone-age members).
 """
 
 from __future__ import annotations
