@@ -27,22 +27,8 @@ from radinpaint.inpainters.openai_pricing import PRICES, cost_from_usage
 from radinpaint.records import Mask, Radiograph
 
 from ._helpers import box_mask, radiograph
-from .fake_openai_server import FakeOpenAI, serve
 
 KEY = "sk-test-SECRET-key-0123456789"
-
-
-@pytest.fixture(scope="module")
-def api():
-    with serve(FakeOpenAI()) as state:
-        yield state
-
-
-@pytest.fixture
-def server(api):
-    api.reset()
-    yield api
-    api.reset()
 
 
 def backend(server, **options):

@@ -21,7 +21,6 @@ from radinpaint.inpainters.openai_pricing import (
 from radinpaint.inpainters.ratelimit import Budget, RetryPolicy, TokenBucket
 
 from ._helpers import box_mask, radiograph
-from .fake_openai_server import FakeOpenAI, serve
 
 
 class FakeClock:
@@ -39,19 +38,6 @@ class FakeClock:
         with self.lock:
             self.sleeps.append(seconds)
             self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def api():
-    with serve(FakeOpenAI()) as state:
-        yield state
-
-
-@pytest.fixture
-def server(api):
-    api.reset()
-    yield api
-    api.reset()
 
 
 def backend(server, clock=None, **options):
