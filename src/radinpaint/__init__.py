@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .capabilities import SAFE_DEFAULTS, Capabilities
 from .errors import (
     BackendError,
     CheckpointError,
@@ -32,6 +33,9 @@ from .records import (
     Radiograph,
 )
 from .registry import (
+    Built,
+    build_backend,
+    capabilities_of,
     get_inpainter,
     get_mask_provider,
     get_metric,
@@ -46,7 +50,10 @@ from .seeds import derive_seed
 __version__ = "0.1.0"
 
 __all__ = [
+    "SAFE_DEFAULTS",
     "BackendError",
+    "Built",
+    "Capabilities",
     "Case",
     "CheckpointError",
     "ImageReadError",
@@ -68,6 +75,8 @@ __all__ = [
     "ShapeMismatchError",
     "UnknownPluginError",
     "__version__",
+    "build_backend",
+    "capabilities_of",
     "derive_seed",
     "get_inpainter",
     "get_mask_provider",

@@ -31,37 +31,38 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
-from .errors import BackendError, InvalidInputError
+from .errors import BatchFailedError, InvalidInputError
 from .records import InpaintRequest, InpaintResult, Radiograph
+from .scrub import scrub_options
+
+if TYPE_CHECKING:
+    from .capabilities import Capabilities
+    from .evaluation.executor import Executor
 
 __all__ = [
     "CACHE_FORMAT",
     "ResultCache",
-    "backend_options",
     "canonical_json",
     "inpaint_cached",
     "public_options",
 ]
 
-CACHE_FORMAT = 1
-"""Version of the on-disk layout and key recipe; a change invalidates old entries."""
+CACHE_FORMAT = 2
+"""Version of the on-disk layout and key recipe; a change invalidates old entries.
 
-_SECRET = re.compile(
-    r"(api[_-]?key|apikey|secret|token|password|passwd|credential|authorization|auth_header)",
-    re.IGNORECASE,
-)
+2: the key holds the backend's declared fingerprint (its weights) and scrubbed options."""
 
 
-def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` without entries whose name looks like a secret (api_key, token, ...)."""
-    return {str(k): v for k, v in options.items() if not _SECRET.search(str(k))}
+def public_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
+    """``options`` without secrets (see :func:`radinpaint.scrub.scrub_options`)."""
+    return scrub_options(options, secret_names)
 
 
 def _jsonable(value: Any, path: str) -> Any:
@@ -98,21 +99,6 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def backend_options(inpainter: object) -> dict[str, Any]:
-    """The options a backend records: its ``options()`` method, ``options`` mapping, or {}."""
-    options = getattr(inpainter, "options", None)
-    if callable(options):
-        options = options()
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping):
-        raise InvalidInputError(
-            f"backend {getattr(inpainter, 'name', inpainter)!r} has options of type "
-            f"{type(options).__name__}, expected a mapping"
-        )
-    return public_options(options)
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -145,16 +131,27 @@ class ResultCache:
 
     root: Path = attrs.field(converter=lambda p: Path(p).expanduser())
 
-    def key(self, backend_name: str, options: Mapping[str, Any], request: InpaintRequest) -> str:
+    def key(
+        self,
+        backend_name: str,
+        options: Mapping[str, Any],
+        request: InpaintRequest,
+        *,
+        fingerprint: str = "",
+        secret_names: Iterable[str] = (),
+    ) -> str:
         """The entry key (64 hex digits) for ``request`` run by ``backend_name`` with ``options``.
 
-        Option entries that look like secrets are left out, so a key never depends on (or
-        leaks) an API key.
+        ``fingerprint`` is the backend's declared fingerprint (a hash of its weights), so
+        retrained weights under the same name and options never hit old entries. Secrets
+        (names that look like secrets, ``secret_names``, URL credentials) are scrubbed
+        first, so a key never depends on (or leaks) an API key.
         """
         recipe = {
             "format": CACHE_FORMAT,
             "backend": str(backend_name),
-            "options": public_options(options),
+            "options": public_options(options, secret_names),
+            "fingerprint": str(fingerprint),
             "image": request.image.content_hash(),
             "mask": request.mask.content_hash(),
             "prompt": request.prompt,
@@ -244,57 +241,49 @@ def inpaint_cached(
     inpainter: Any,
     requests: Sequence[InpaintRequest],
     cache: ResultCache | None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    capabilities: Capabilities | None = None,
+    executor: Executor | None = None,
 ) -> list[InpaintResult]:
     """Inpaint ``requests``, computing only what ``cache`` does not hold yet.
 
-    Misses go to the backend in one batched call (a request repeated in the batch is
-    computed once); new results are stored; results come back in request order, each with
-    the request's ``case_id``, its image's ``source`` and ``extra["cache_key"]``. With
-    ``cache=None`` the backend is simply called.
+    Misses go to the backend call by call (:class:`~radinpaint.inpaint_calls.InpaintCalls`:
+    calls of its declared batch size, variants of a case together, each call's results
+    stored as soon as it returns; a request repeated in the batch is computed once);
+    results come back in request order, each with the request's ``case_id``, its image's
+    ``source`` and ``extra["cache_key"]``. With ``cache=None`` nothing is stored.
+
+    Args:
+        inpainter: the backend.
+        requests: what to inpaint.
+        cache: the result cache, or None.
+        options: the options the backend was built with, recorded in the keys (default: none;
+            built-in backends fold their resolved options into their fingerprint).
+        capabilities: what the backend declares (default: its registration's declaration,
+            :func:`radinpaint.registry.capabilities_of`).
+        executor: runs the calls (default: one after another).
 
     Raises:
-        BackendError: the backend returned a different number of results than requested.
+        BackendError: a request failed; ``exc.outcomes`` holds every request's outcome
+            (the successes are in the cache already, so a rerun pays only for the rest).
     """
-    requests = list(requests)
-    if cache is None:
-        return _checked(inpainter, requests, inpainter.inpaint(requests))
-    name = str(inpainter.name)
-    options = backend_options(inpainter)
-    keys = [cache.key(name, options, r) for r in requests]
-    found: dict[str, InpaintResult] = {}
-    for key in keys:
-        if key not in found:
-            hit = cache.get(key)
-            if hit is not None:
-                found[key] = hit
-    todo: dict[str, InpaintRequest] = {}
-    for key, request in zip(keys, requests, strict=True):
-        if key not in found and key not in todo:
-            todo[key] = request
-    if todo:
-        fresh = _checked(inpainter, list(todo.values()), inpainter.inpaint(list(todo.values())))
-        for key, result in zip(todo, fresh, strict=True):
-            cache.put(key, result)
-            found[key] = attrs.evolve(result, extra={**dict(result.extra), "cache_key": key})
-    return [_for_request(found[key], request) for key, request in zip(keys, requests, strict=True)]
+    from .inpaint_calls import InpaintCalls
 
+    if capabilities is None:
+        from .registry import capabilities_of
 
-def _for_request(result: InpaintResult, request: InpaintRequest) -> InpaintResult:
-    """A shared result relabelled with this request's case id and image source."""
-    image = result.image
-    if image.source != request.image.source:
-        image = attrs.evolve(image, source=request.image.source)
-    return attrs.evolve(result, case_id=request.case_id, image=image)
-
-
-def _checked(
-    inpainter: Any, requests: list[InpaintRequest], results: Sequence[InpaintResult]
-) -> list[InpaintResult]:
-    results = list(results)
-    if len(results) != len(requests):
-        raise BackendError(
-            f"backend {getattr(inpainter, 'name', inpainter)!r} returned {len(results)} "
-            f"results for {len(requests)} requests",
-            fix="an inpainter returns exactly one result per request, in order",
+        capabilities = capabilities_of("inpainter", inpainter)
+    calls = InpaintCalls(inpainter, capabilities, cache, options or {})
+    outcomes = calls.run(requests, executor)
+    failed = [o for o in outcomes if o.failure is not None]
+    if failed:
+        first = failed[0].failure
+        assert first is not None
+        raise BatchFailedError(
+            f"{len(failed)} of {len(outcomes)} request(s) failed; first: {first.error}",
+            input=first.case_id,
+            fix="the requests that succeeded are cached; rerun to retry only the failed ones",
+            outcomes=outcomes,
         )
-    return results
+    return [o.result for o in outcomes if o.result is not None]

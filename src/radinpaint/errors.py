@@ -7,10 +7,12 @@ library raises on purpose.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "BackendError",
+    "BatchFailedError",
     "BudgetExceededError",
     "CheckpointError",
     "DuplicatePluginError",
@@ -105,6 +107,18 @@ class MissingDependencyError(RadinpaintError, ImportError):
 
 class BackendError(RadinpaintError):
     """A backend failed while working on an input."""
+
+
+class BatchFailedError(BackendError):
+    """Some requests of a batch failed; ``outcomes`` holds every request's outcome.
+
+    The successes among them are kept (and cached when a cache is used): only the failed
+    requests need to be sent again.
+    """
+
+    def __init__(self, what: str, *, outcomes: Sequence[Any] = (), **kwargs: Any) -> None:
+        self.outcomes: tuple[Any, ...] = tuple(outcomes)
+        super().__init__(what, **kwargs)
 
 
 class ModelUnavailableError(BackendError):

@@ -10,16 +10,23 @@ The environment variable ``RADINPAINT_PLUGINS`` restricts which third-party plug
 - ``name1,name2``: only the entry points (or distributions) with those names load.
 
 A plugin that fails to import is reported by :func:`plugin_errors` (and a warning) and the
-others still load.
+others still load. So is a hook implementation pluggy cannot match to a hook specification
+(a misspelt ``radinpaint_register_inpainter``, which would otherwise never be called): the
+failure names the plugin, the hook and the closest real hook name.
+
+:func:`plugin_versions` says which plugins were loaded, from which distribution and at which
+version, for the manifest of a run.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import threading
 import warnings
 from importlib.metadata import entry_points
+from typing import Any
 
 import attrs
 import pluggy
@@ -34,6 +41,7 @@ __all__ = [
     "PluginFailure",
     "get_plugin_manager",
     "plugin_errors",
+    "plugin_versions",
     "reset_plugins",
 ]
 
@@ -64,9 +72,22 @@ class PluginFailure:
     error: str
 
 
+@attrs.frozen
+class _Origin:
+    """Where a loaded plugin came from (for :func:`plugin_versions` and failure labels)."""
+
+    name: str
+    label: str
+    distribution: str | None
+    version: str | None
+    module: str | None
+
+
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _failures: list[PluginFailure] = []
+_origins: dict[str, _Origin] = {}
+_validated: set[str] = set()
 
 
 def _allowed_third_party() -> set[str] | None:
@@ -90,6 +111,11 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
             _record_failure(label, exc)
+            continue
+        version = getattr(getattr(ep, "dist", None), "version", None)
+        _origins[ep.name] = _Origin(
+            ep.name, label, dist, version, getattr(module, "__name__", None) or ep.value
+        )
 
 
 def _record_failure(plugin: str, exc: BaseException) -> None:
@@ -102,6 +128,59 @@ def _record_failure(plugin: str, exc: BaseException) -> None:
     )
 
 
+def _hook_names() -> list[str]:
+    return sorted(n for n in vars(hookspecs) if n.startswith(f"{ENTRY_POINT_GROUP}_"))
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, _hook_names(), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _hook_failure(plugin: str, error: str) -> None:
+    _failures.append(PluginFailure(plugin, error))
+    warnings.warn(f"radinpaint plugin {plugin}: {error}", RuntimeWarning, stacklevel=4)
+
+
+def _validate(pm: pluggy.PluginManager) -> None:
+    """Report hooks that would never be called, for every plugin not yet checked.
+
+    This is pluggy's :meth:`~pluggy.PluginManager.check_pending` (a hook implementation
+    without a hook specification, not marked ``optionalhook``), extended to every such
+    implementation rather than the first, plus functions named like a hook that lack the
+    ``@hookimpl`` marker. Each becomes a :class:`PluginFailure`; nothing is raised.
+    """
+    known = _hook_names()
+    for name, plugin in pm.list_name_plugin():
+        if name in _validated or plugin is None:
+            continue
+        _validated.add(name)
+        label = _origins[name].label if name in _origins else name
+        for caller in pm.get_hookcallers(plugin) or []:
+            if caller.has_spec():
+                continue
+            if any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls()):
+                _hook_failure(
+                    label,
+                    f"unknown hook {caller.name!r}, so it is never called{_suggest(caller.name)} "
+                    f"(the hooks are {', '.join(known)})",
+                )
+        for attr in known:
+            value = getattr(plugin, attr, None)
+            if callable(value) and pm.parse_hookimpl_opts(plugin, attr) is None:
+                _hook_failure(
+                    label,
+                    f"{attr} is not marked @hookimpl, so it is never called "
+                    "(decorate it with radinpaint.hookimpl)",
+                )
+
+
+def _radinpaint_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built on first use (thread-safe)."""
     global _manager
@@ -109,6 +188,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if _manager is None:
             pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
             pm.add_hookspecs(hookspecs)
+            version = _radinpaint_version()
             for name in DEFAULT_PLUGINS:
                 try:
                     pm.register(importlib.import_module(name), name=name)
@@ -117,15 +197,51 @@ def get_plugin_manager() -> pluggy.PluginManager:
                         f"built-in plugin {name} failed to import: {exc}",
                         fix="reinstall radinpaint; this is a packaging bug",
                     ) from exc
+                _origins[name] = _Origin(name, name, "radinpaint", version, name)
             _load_entry_points(pm)
+            _validate(pm)
             _manager = pm
         return _manager
 
 
 def plugin_errors() -> list[PluginFailure]:
-    """Plugins that failed to load in this process, with their errors."""
-    get_plugin_manager()
-    return list(_failures)
+    """Plugins that failed to load in this process, and hooks that would never be called.
+
+    Each :class:`PluginFailure` names the plugin (entry point and distribution) and says what
+    went wrong: an import error, or a hook implementation that matches no hook (a misspelt
+    name, with the closest real one suggested) or lacks the ``@hookimpl`` marker.
+    """
+    with _lock:
+        _validate(get_plugin_manager())
+        return list(_failures)
+
+
+def plugin_versions() -> list[dict[str, Any]]:
+    """Every loaded plugin, in registration order, for the manifest of a run.
+
+    Returns:
+        One dict per plugin: ``name`` (the entry-point or module name backends report as
+        their plugin), ``distribution`` and ``version`` (from the installed package's
+        metadata; ``"radinpaint"`` and radinpaint's version for the built-ins; None for a
+        plugin registered by hand) and ``module`` (the module holding the hooks).
+    """
+    with _lock:
+        pm = get_plugin_manager()
+        out = []
+        for name, plugin in pm.list_name_plugin():
+            if plugin is None:
+                continue
+            origin = _origins.get(name)
+            out.append(
+                {
+                    "name": name,
+                    "distribution": origin.distribution if origin else None,
+                    "version": origin.version if origin else None,
+                    "module": (origin.module if origin else None)
+                    or getattr(plugin, "__name__", None),
+                }
+            )
+        return out
 
 
 def reset_plugins() -> None:
@@ -134,6 +250,8 @@ def reset_plugins() -> None:
     with _lock:
         _manager = None
         _failures.clear()
+        _origins.clear()
+        _validated.clear()
         from . import registry
 
         registry._clear_cache()

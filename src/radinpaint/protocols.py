@@ -2,7 +2,26 @@
 
 A backend is any object with a ``name`` and the method below; it is registered through a
 ``radinpaint_register_*`` hook (see :mod:`radinpaint.hookspecs`) as a factory that builds
-it from keyword options. :mod:`radinpaint.testing` checks a backend against its contract.
+it from keyword options, together with a :class:`~radinpaint.capabilities.Capabilities`
+record that declares how it may be called:
+
+- ``deterministic``: the output depends on nothing but the input (for an inpainter: not on
+  the request's seed);
+- ``max_concurrency``: how many calls one object accepts at the same time (1: never
+  entered from two threads);
+- ``batch_size``: how many requests or images to hand over per call;
+- ``device``: where the work runs (``"cpu"``, ``"cuda"``, ``"mps"``, ``"api"``);
+- ``needs_sex`` / ``infers_sex``: a predictor that takes the sex as an input, and one that
+  fills an unknown sex from its own prediction;
+- ``fingerprint``: a hash of what the output depends on beyond the options (the weights),
+  which caches key on;
+- ``secret_options``: option names never to record; ``ledger``: what a paid backend spent.
+
+The evaluation reads that record and nothing else: attributes of the backend object that
+look like capabilities are never probed. A backend registered without a record gets
+:data:`~radinpaint.capabilities.SAFE_DEFAULTS` (seed-dependent, one call at a time),
+which is always correct, only slower. :mod:`radinpaint.testing` checks a backend against
+its contract and its declared capabilities.
 """
 
 from __future__ import annotations
@@ -12,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from .errors import InvalidInputError
 from .records import Case, InpaintRequest, InpaintResult, Mask, Predictions, Radiograph
 
 if TYPE_CHECKING:
@@ -31,17 +51,25 @@ class Inpainter(Protocol):
       :class:`~radinpaint.records.InpaintResult` per request, **in the same order**. A backend
       may group requests into fewer calls (a GPU batch, an API call with ``n`` variants).
     - Each result's image has the request image's shape and bit depth.
-    - A backend whose output never depends on the seed may declare ``deterministic = True``;
-      an evaluation then computes one variant and reuses it for the others.
+    - A backend whose output never depends on the seed declares ``deterministic=True`` in
+      its :class:`~radinpaint.capabilities.Capabilities`; an evaluation then computes one
+      variant and reuses it for the others (the conformance kit checks the claim by running
+      two seeds). It declares ``batch_size`` (requests per call: the GPU batch, the images
+      per API call) and ``max_concurrency`` (calls it accepts at once) the same way.
     - Randomness comes only from ``request.variant_seed``: the same request gives the same
       output (bit for bit on the same machine for local backends).
     - An empty mask returns the input unchanged with the flag ``"empty-mask"``.
     - A backend that pastes back keeps every pixel outside the mask exactly (its
       ``compositing`` is ``"paste-back"``); one that does not says ``"raw"``.
-    - Each result records the backend name, its options (never secrets), the seed, the
-      prompt sent, the seconds spent and the cost.
-    - A failure on one request raises :class:`~radinpaint.errors.BackendError` naming the
-      case; callers that batch many requests retry or report item by item.
+    - Each result records the backend name, its options (never secrets: no option named
+      like a secret or declared in ``secret_options``, no credentials in a URL), the seed,
+      the prompt sent, the seconds spent and the cost.
+    - A request the backend could not answer may get a per-request failure record
+      (:class:`~radinpaint.records.InpaintFailure`: the error, whether a retry may help,
+      whether every further call would fail) in its place, so that the results of the
+      other requests, perhaps already paid for, are kept. An exception from
+      :meth:`inpaint` (:class:`~radinpaint.errors.BackendError` naming the case) fails every
+      request of that call.
     """
 
     name: str
@@ -62,7 +90,12 @@ class Predictor(Protocol):
     - Returns :class:`~radinpaint.records.Predictions` of length N in input order, with
       per-member outputs when the predictor is an ensemble.
     - Is deterministic: no dropout or augmentation at prediction time.
-    - A model that needs sex, called without it, raises
+    - Declares in its :class:`~radinpaint.capabilities.Capabilities` whether it takes the
+      sex as an input (``needs_sex``) and whether it fills an unknown one from its own sex
+      prediction (``infers_sex``); the evaluation passes ``male`` according to that record
+      only. It also declares its ``device``, ``batch_size`` (images per call),
+      ``max_concurrency`` and a ``fingerprint`` of its weights.
+    - A model that needs sex, called without it (and not inferring it), raises
       :class:`~radinpaint.errors.InvalidInputError`.
     """
 
@@ -87,7 +120,11 @@ class MaskProvider(Protocol):
       mask, or a mask file beside the image's source path).
     - A mask may carry the components found (box, kind, score) for review.
     - Finding nothing is not an error: the mask is empty.
-    - Deterministic for the same input.
+    - Deterministic for the same input, and declared so (``deterministic=True`` in its
+      :class:`~radinpaint.capabilities.Capabilities`), with the calls it accepts at once
+      (``max_concurrency``), ``device``, ``batch_size`` and, for a learned provider, the
+      ``fingerprint`` of its weights.
+    - Takes a ``dilate`` option (a margin in pixels added around what it finds).
     """
 
     name: str
@@ -121,7 +158,8 @@ class Metric(Protocol):
     Contract of :meth:`compute`: takes the tidy table (one row per case x inpainter x
     variant x predictor, with the original image's prediction in the same row) and returns a
     :class:`MetricResult`. Metrics never mutate the table and are deterministic given their
-    ``seed`` option (bootstrap resampling).
+    ``seed`` option (bootstrap resampling), which they declare (``deterministic=True`` in
+    their :class:`~radinpaint.capabilities.Capabilities`).
     """
 
     name: str
@@ -137,7 +175,11 @@ def as_case(item: Case | Radiograph, index: int = 0) -> Case:
         return item
     if isinstance(item, Radiograph):
         return Case(id=item.source or str(index), image=item)
-    raise TypeError(f"expected a Case or Radiograph, got {type(item).__name__}")
+    raise InvalidInputError(
+        f"expected a Case or Radiograph, got {type(item).__name__}",
+        input=f"item {index}",
+        fix="load images with radinpaint.io.read_image or a dataset, which give Radiographs",
+    )
 
 
 def as_radiograph(item: Case | Radiograph) -> Radiograph:

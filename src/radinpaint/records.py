@@ -23,6 +23,7 @@ __all__ = [
     "PHOTOMETRICS",
     "SUPPORTED_BIT_DEPTHS",
     "Case",
+    "InpaintFailure",
     "InpaintRequest",
     "InpaintResult",
     "Mask",
@@ -41,10 +42,42 @@ PHOTOMETRICS: tuple[str, ...] = ("MONOCHROME2", "MONOCHROME1")
 (bright = dense); ``photometric`` records what the source file said."""
 
 
-def _frozen_array(value: np.ndarray) -> np.ndarray:
+def _shareable(arr: np.ndarray, dtype: np.dtype | type | None) -> bool:
+    """True when ``arr`` can be kept as is: nobody can write its memory through another name.
+
+    That holds for a plain, C-contiguous, read-only array (of ``dtype`` when given) whose
+    memory belongs to read-only arrays only: its own, or a chain of read-only bases. Memory
+    owned by anything else (a ``bytearray``, an ``mmap``, a writable array) is not trusted.
+    """
+    if type(arr) is not np.ndarray or arr.flags.writeable or not arr.flags.c_contiguous:
+        return False
+    if dtype is not None and arr.dtype != dtype:
+        return False
+    base = arr.base
+    while base is not None:
+        if type(base) is not np.ndarray or base.flags.writeable:
+            return False
+        base = base.base
+    return True
+
+
+def _frozen_array(value: object, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """A read-only array of ``value``: the array itself when that is safe, else a copy."""
+    if isinstance(value, np.ndarray) and _shareable(value, dtype):
+        return value
     out = np.array(value, copy=True)
     out.setflags(write=False)
     return out
+
+
+def _frozen_pixels(value: object) -> np.ndarray:
+    return _frozen_array(value, np.float32)
+
+
+def _sealed(array: np.ndarray) -> np.ndarray:
+    """Mark an array this module just made read-only, so the record need not copy it."""
+    array.setflags(write=False)
+    return array
 
 
 def _check_bit_depth(instance: object, attribute: attrs.Attribute, value: int) -> None:
@@ -83,10 +116,11 @@ class Radiograph:
         photometric: what the source said (``MONOCHROME1`` sources are inverted on read).
     """
 
-    pixels: np.ndarray = attrs.field(converter=_frozen_array)
+    pixels: np.ndarray = attrs.field(converter=_frozen_pixels)
     bit_depth: int = attrs.field(default=16, validator=_check_bit_depth)
     source: str | None = None
     photometric: str = attrs.field(default="MONOCHROME2")
+    _hash: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     @pixels.validator
     def _check_pixels(self, attribute: attrs.Attribute, value: np.ndarray) -> None:
@@ -155,7 +189,7 @@ class Radiograph:
                 input=source,
                 fix="pass the bit depth the image was stored at",
             )
-        pixels = (arr.astype(np.float64) / top).astype(np.float32)
+        pixels = _sealed((arr.astype(np.float64) / top).astype(np.float32))
         return cls(pixels, bit_depth, source, photometric)
 
     @classmethod
@@ -170,7 +204,7 @@ class Radiograph:
         """Build from floating-point pixels in ``[0, 1]`` (``clip=True`` clamps overshoot)."""
         arr = np.asarray(array, dtype=np.float32)
         if clip:
-            arr = np.clip(arr, 0.0, 1.0)
+            arr = _sealed(np.clip(arr, 0.0, 1.0))
         return cls(arr, bit_depth, source)
 
     @property
@@ -189,22 +223,33 @@ class Radiograph:
         return np.rint(self.pixels.astype(np.float64) * self.max_value).astype(dtype)
 
     def with_pixels(self, pixels: np.ndarray, *, clip: bool = False) -> Radiograph:
-        """A new radiograph with other pixels and the same depth, source and photometric."""
+        """A new radiograph with other pixels and the same depth, source and photometric.
+
+        Read-only float32 pixels (another record's, for instance) are shared, not copied.
+        """
         arr = np.asarray(pixels, dtype=np.float32)
         if clip:
-            arr = np.clip(arr, 0.0, 1.0)
+            arr = _sealed(np.clip(arr, 0.0, 1.0))
         return Radiograph(arr, self.bit_depth, self.source, self.photometric)
 
     def quantized(self) -> Radiograph:
         """Pixels rounded to the nearest level of the bit depth (what a writer stores)."""
-        return self.with_pixels(self.to_uint().astype(np.float32) / np.float32(self.max_value))
+        levels = self.to_uint().astype(np.float32) / np.float32(self.max_value)
+        return self.with_pixels(_sealed(levels))
 
     def content_hash(self) -> str:
-        """SHA-256 of the quantized pixels, shape and bit depth (ignores ``source``)."""
-        h = hashlib.sha256()
-        h.update(f"radiograph:{self.shape}:{self.bit_depth}:".encode())
-        h.update(np.ascontiguousarray(self.to_uint()).tobytes())
-        return h.hexdigest()
+        """SHA-256 of the quantized pixels, shape and bit depth (ignores ``source``).
+
+        Computed on the first call and kept: the pixels are read-only, so it cannot change.
+        """
+        cached = self._hash
+        if cached is None:
+            h = hashlib.sha256()
+            h.update(f"radiograph:{self.shape}:{self.bit_depth}:".encode())
+            h.update(np.ascontiguousarray(self.to_uint()).tobytes())
+            cached = h.hexdigest()
+            object.__setattr__(self, "_hash", cached)  # the same value whoever sets it first
+        return cached
 
     def __repr__(self) -> str:
         return f"Radiograph(shape={self.shape}, bit_depth={self.bit_depth}, source={self.source!r})"
@@ -241,7 +286,7 @@ def _bool_array(value: np.ndarray) -> np.ndarray:
             f"a mask must be a boolean array, got {arr.dtype}",
             fix="use Mask.from_array, which thresholds integer and float masks",
         )
-    return _frozen_array(arr)
+    return _frozen_array(arr, np.bool_)
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -257,6 +302,7 @@ class Mask:
     array: np.ndarray = attrs.field(converter=_bool_array)
     source: str | None = None
     components: tuple[MaskComponent, ...] = attrs.field(default=(), converter=tuple)
+    _hash: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     @array.validator
     def _check_array(self, attribute: attrs.Attribute, value: np.ndarray) -> None:
@@ -321,13 +367,14 @@ class Mask:
     def __or__(self, other: Mask) -> Mask:
         src = f"({self.source} | {other.source})"
         comps = self.components + other.components
-        return Mask(self.array | self._other(other), src, comps)
+        return Mask(_sealed(self.array | self._other(other)), src, comps)
 
     def __and__(self, other: Mask) -> Mask:
-        return Mask(self.array & self._other(other), f"({self.source} & {other.source})")
+        both = _sealed(self.array & self._other(other))
+        return Mask(both, f"({self.source} & {other.source})")
 
     def __invert__(self) -> Mask:
-        return Mask(~self.array, f"~{self.source}")
+        return Mask(_sealed(~self.array), f"~{self.source}")
 
     def dilate(self, pixels: int) -> Mask:
         """Grow the mask by ``pixels`` in every direction (a disc-shaped margin)."""
@@ -343,11 +390,15 @@ class Mask:
         return Mask(grown, f"{self.source}+{pixels}px", self.components)
 
     def content_hash(self) -> str:
-        """SHA-256 of the mask bits and shape."""
-        h = hashlib.sha256()
-        h.update(f"mask:{self.shape}:".encode())
-        h.update(np.packbits(self.array).tobytes())
-        return h.hexdigest()
+        """SHA-256 of the mask bits and shape (computed on the first call and kept)."""
+        cached = self._hash
+        if cached is None:
+            h = hashlib.sha256()
+            h.update(f"mask:{self.shape}:".encode())
+            h.update(np.packbits(self.array).tobytes())
+            cached = h.hexdigest()
+            object.__setattr__(self, "_hash", cached)  # the same value whoever sets it first
+        return cached
 
     def __repr__(self) -> str:
         return f"Mask(shape={self.shape}, fraction={self.fraction:.4f}, source={self.source!r})"
@@ -475,6 +526,12 @@ class InpaintRequest:
         return derive_seed(self.seed, self.variant)
 
 
+def _scrubbed(options: Mapping[str, Any]) -> dict[str, Any]:
+    from .scrub import scrub_options
+
+    return scrub_options(options)
+
+
 @attrs.frozen(eq=False)
 class InpaintResult:
     """What a backend produced for one request, and everything needed to replay it.
@@ -482,7 +539,9 @@ class InpaintResult:
     Attributes:
         image: the output, same shape and bit depth as the request's image.
         backend: the registered backend name.
-        options: the backend's options (JSON-serialisable; never secrets).
+        options: the backend's options (JSON-serialisable). Secrets are scrubbed here, by
+            the record itself (:func:`radinpaint.scrub.scrub_options`), whatever path built
+            it: names that look like secrets are dropped, URL credentials cut.
         seed: the seed the output was generated with (``request.variant_seed``).
         prompt: the prompt actually sent, or ``None``.
         variant: the variant index.
@@ -496,7 +555,7 @@ class InpaintResult:
 
     image: Radiograph
     backend: str
-    options: Mapping[str, Any] = attrs.field(factory=dict)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_scrubbed)
     seed: int = 0
     prompt: str | None = None
     variant: int = 0
@@ -524,6 +583,38 @@ class InpaintResult:
             "shape": list(self.image.shape),
             "bit_depth": self.image.bit_depth,
         }
+
+
+@attrs.frozen
+class InpaintFailure:
+    """A request a backend could not answer, returned in its place by ``inpaint``.
+
+    A backend that groups requests into calls reports each request's fate: the requests of
+    a call that succeeded get an :class:`InpaintResult`, those of a call that failed get
+    this record, so nothing already paid for is thrown away with its neighbours.
+
+    Attributes:
+        error: why, in one line (the input and, where known, the fix).
+        case_id: the request's case id.
+        variant: the request's variant index.
+        retryable: whether sending the request again may succeed (a timeout, a 5xx); False
+            for a refusal that would repeat (content policy, invalid input).
+        fatal: every further call to this backend would fail too (budget spent, model gone,
+            bad credentials): the caller stops calling it.
+    """
+
+    error: str
+    case_id: str | None = None
+    variant: int = 0
+    retryable: bool = True
+    fatal: bool = False
+
+    @classmethod
+    def for_request(
+        cls, request: InpaintRequest, error: str, *, retryable: bool = True, fatal: bool = False
+    ) -> InpaintFailure:
+        """The failure record of ``request``."""
+        return cls(error, request.case_id, request.variant, retryable, fatal)
 
 
 def _optional_vector(value: object) -> np.ndarray | None:
@@ -588,10 +679,18 @@ class Predictions:
         )
 
     def member_spread(self) -> dict[str, np.ndarray]:
-        """Per-image standard deviation across members, for each target predicted."""
+        """Per-image standard deviation (ddof 0) across members, for each target predicted.
+
+        Missing (NaN) members are skipped, as the ensemble's mean skips them; NaN for an
+        image with fewer than 2 members left (one member has no spread); exactly 0 when
+        the members agree. :func:`radinpaint.metrics.stats.finite_sd`, as the evaluation's
+        ``member_sd_*`` columns.
+        """
+        from .metrics.stats import finite_sd
+
         out: dict[str, np.ndarray] = {}
         if self.member_bone_age is not None:
-            out["bone_age_months"] = self.member_bone_age.std(axis=1)
+            out["bone_age_months"] = finite_sd(self.member_bone_age, min_count=2, axis=1)
         if self.member_p_male is not None:
-            out["p_male"] = self.member_p_male.std(axis=1)
+            out["p_male"] = finite_sd(self.member_p_male, min_count=2, axis=1)
         return out

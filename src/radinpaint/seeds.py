@@ -8,21 +8,39 @@ random-number generator we use (numpy, torch, Python's ``random``, API ``seed`` 
 from __future__ import annotations
 
 import hashlib
+import sys
 
 __all__ = ["derive_seed", "rng"]
 
 _MAX_SEED = 2**31 - 1
 
 
+def _canonical(key: object) -> object:
+    """The plain Python value of a key: numpy scalars become int, float, bool or str.
+
+    Tuples and lists are canonicalised item by item. Python values come back unchanged, so
+    their ``repr`` (and the seeds derived from it) is what it always was.
+    """
+    np = sys.modules.get("numpy")  # without numpy imported, no key can be a numpy scalar
+    if np is not None and isinstance(key, np.generic):
+        return key.item()
+    if type(key) in (tuple, list):
+        return type(key)(_canonical(k) for k in key)  # type: ignore[attr-defined]
+    return key
+
+
 def derive_seed(seed: int, *keys: object) -> int:
     """Return a seed in ``[0, 2**31 - 1)`` derived from ``seed`` and any number of keys.
+
+    Keys are hashed by the ``repr`` of their plain Python value, so ``np.int64(0)`` and
+    ``0``, or ``np.str_("a")`` and ``"a"``, derive the same seed (``True`` and ``1`` do not).
 
     >>> derive_seed(7, 0) == derive_seed(7, 0)
     True
     >>> derive_seed(7, 0) != derive_seed(7, 1)
     True
     """
-    text = "\x1f".join([str(int(seed)), *(repr(k) for k in keys)])
+    text = "\x1f".join([str(int(seed)), *(repr(_canonical(k)) for k in keys)])
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") % _MAX_SEED
 

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import pytest
 
+from radinpaint.capabilities import Capabilities
 from radinpaint.errors import BackendError
 from radinpaint.hookspecs import hookimpl
 from radinpaint.inpainters.base import PerImageInpainter
@@ -51,7 +52,7 @@ class NoiseInpainter(PerImageInpainter):
 
 @attrs.define
 class BrightenInpainter(PerImageInpainter):
-    """Deterministic: brightens the masked pixels (declares ``deterministic``).
+    """Deterministic: brightens the masked pixels (declared ``deterministic`` at registration).
 
     ``everywhere`` > 0 brightens the whole image by that much (use ``compositing="raw"``).
     """
@@ -60,7 +61,6 @@ class BrightenInpainter(PerImageInpainter):
     compositing: str = "paste-back"
 
     name = "test-bright"
-    deterministic = True
 
     def inpaint(self, requests):
         _count("test-bright", len(requests))
@@ -97,7 +97,6 @@ class SexAwarePredictor:
 
     sex_from_prediction: bool = False
     name = "test-sexaware"
-    needs_sex = True
     seen: list = attrs.field(factory=list)
 
     def predict(self, images, male=None) -> Predictions:
@@ -110,14 +109,28 @@ class SexAwarePredictor:
 
 @hookimpl
 def radinpaint_register_inpainters(register):
-    register("test-noise", NoiseInpainter, summary="test")
-    register("test-bright", BrightenInpainter, summary="test")
+    register(
+        "test-noise", NoiseInpainter, summary="test", capabilities=Capabilities(max_concurrency=2)
+    )
+    register(
+        "test-bright",
+        BrightenInpainter,
+        summary="test",
+        capabilities=Capabilities(deterministic=True, max_concurrency=2),
+    )
 
 
 @hookimpl
 def radinpaint_register_predictors(register):
-    register("test-mean", MeanPredictor, summary="test")
-    register("test-sexaware", SexAwarePredictor, summary="test")
+    register("test-mean", MeanPredictor, summary="test", capabilities=Capabilities(batch_size=32))
+    register(
+        "test-sexaware",
+        SexAwarePredictor,
+        summary="test",
+        capabilities=lambda p: Capabilities(
+            needs_sex=True, infers_sex=p.sex_from_prediction, batch_size=32
+        ),
+    )
 
 
 @pytest.fixture

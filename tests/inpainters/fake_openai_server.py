@@ -7,13 +7,24 @@ the input image with a bright square inside the area the mask's alpha marks for 
 (or, with a fully opaque mask, the whole image brightened a little, as a redraw would),
 plus a ``usage`` block. Failures can be injected: a queue of HTTP errors (429 with
 ``Retry-After``, 500, 404 model_not_found) and delays longer than the client's timeout.
+
+The server keeps its own books of what it generated (``generated``: one entry per answered
+call with its ``n``, the request's fingerprint and the usage), so tests count what was
+really produced rather than what the client believes. Images are generated at the end of a
+request's latency, and only for a client still connected: a request whose client timed out
+or was killed while it waited is ``abandoned`` (nothing generated). ``hold_after`` holds
+every request after that many generated calls until :meth:`FakeOpenAI.release` (so a test
+can kill a client at a known point).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import select
+import socket
 import struct
 import threading
 import time
@@ -77,7 +88,23 @@ class FakeOpenAI:
     edits: list[EditRecord] = attrs.field(factory=list)
     model_gets: list[str] = attrs.field(factory=list)
     requests_total: int = 0
+    generated: list[dict[str, Any]] = attrs.field(factory=list)
+    abandoned: int = 0
+    hold_after: int | None = None
+    held: threading.Event = attrs.field(factory=threading.Event)
+    gate: threading.Event = attrs.field(factory=threading.Event)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    @property
+    def images_generated(self) -> int:
+        """Images the server generated (answered calls' ``n``, summed)."""
+        return sum(g["n"] for g in self.generated)
+
+    def release(self) -> None:
+        """Let held requests go on (each then checks that its client is still there)."""
+        self.hold_after = None
+        self.gate.set()
+
     in_flight: int = 0
     max_in_flight: int = 0
     base_url: str = ""
@@ -96,6 +123,11 @@ class FakeOpenAI:
             self.model_gets.clear()
             self.requests_total = 0
             self.max_in_flight = 0
+            self.generated.clear()
+            self.abandoned = 0
+            self.hold_after = None
+            self.held.clear()
+            self.gate.clear()
 
     @property
     def edit_count(self) -> int:
@@ -151,6 +183,13 @@ def _edited(image: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int]) 
     if out.shape[1] != w or out.shape[0] != h:
         out = np.asarray(Image.fromarray(out).resize((w, h), Image.BILINEAR))
     return out
+
+
+def _fingerprint(image: np.ndarray, fields: dict[str, str]) -> str:
+    """What identifies one edit request: its pixels, prompt and model."""
+    digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
+    digest.update(f"{fields.get('prompt')}|{fields.get('model')}".encode())
+    return digest.hexdigest()[:16]
 
 
 def _error_body(status: int, message: str, code: str | None = None) -> tuple[int, dict, dict]:
@@ -224,6 +263,14 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     state.in_flight -= 1
             self._send(*answer)
 
+        def _client_gone(self) -> bool:
+            """Whether the client closed the connection while its request waited."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
+
         def _edit(self, body: bytes, failure: Any, delay: float) -> tuple[int, dict, dict]:
             fields, files, names = _parse_multipart(self.headers["Content-Type"], body)
             problems: list[str] = []
@@ -253,7 +300,15 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             )
             with state.lock:
                 state.edits.append(record)
+                hold = state.hold_after is not None and len(state.generated) >= state.hold_after
             time.sleep(state.latency + delay)
+            if hold:
+                state.held.set()
+                state.gate.wait(timeout=60)
+            if failure is None and self._client_gone():
+                with state.lock:
+                    state.abandoned += 1
+                return _error_body(499, "client closed the request")
             if failure is not None:
                 status, headers, err = failure
                 return status, err, headers
@@ -292,6 +347,14 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 "output_tokens": out_tokens,
                 "total_tokens": text_tokens + 323 + out_tokens,
             }
+            with state.lock:
+                state.generated.append(
+                    {
+                        "n": n,
+                        "request": _fingerprint(image, fields),
+                        "usage": usage,
+                    }
+                )
             return (
                 200,
                 {

@@ -167,12 +167,24 @@ def test_cache_hit_gets_the_requests_case_id_and_source(tmp_path):
 def test_options_change_invalidates(tmp_path):
     cache = ResultCache(tmp_path)
     b1, b2 = CountingInpainter(level=0.5), CountingInpainter(level=0.6)
-    inpaint_cached(b1, [_request()], cache)
-    inpaint_cached(b2, [_request()], cache)
+    inpaint_cached(b1, [_request()], cache, options=b1.options())
+    inpaint_cached(b2, [_request()], cache, options=b2.options())
     assert b2.calls == [1]
     b3 = CountingInpainter(level=0.5, api_key="another-key")
-    inpaint_cached(b3, [_request()], cache)
+    inpaint_cached(b3, [_request()], cache, options=b3.options())
     assert b3.calls == []  # a new API key is not a new result
+
+
+def test_declared_fingerprint_invalidates(tmp_path):
+    from radinpaint.capabilities import Capabilities
+
+    cache = ResultCache(tmp_path)
+    b1 = CountingInpainter()
+    inpaint_cached(b1, [_request()], cache, capabilities=Capabilities(fingerprint="weights-a"))
+    inpaint_cached(b1, [_request()], cache, capabilities=Capabilities(fingerprint="weights-a"))
+    assert b1.calls == [1]
+    inpaint_cached(b1, [_request()], cache, capabilities=Capabilities(fingerprint="weights-b"))
+    assert b1.calls == [1, 1]  # retrained weights under the same name: computed again
 
 
 def test_wrong_result_count_is_a_backend_error(tmp_path):

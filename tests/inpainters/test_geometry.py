@@ -18,13 +18,15 @@ def _image(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def _mask(shape: tuple[int, int], box: tuple[int, int, int, int]) -> Mask:
+    """A mask marking ``box`` = ``(x0, y0, x1, y1)``, end-exclusive."""
     arr = np.zeros(shape, bool)
-    arr[box[0] : box[1], box[2] : box[3]] = True
+    x0, y0, x1, y1 = box
+    arr[y0:y1, x0:x1] = True
     return Mask(arr)
 
 
 def test_mask_bbox_is_end_exclusive_and_none_when_empty():
-    assert mask_bbox(_mask((10, 12), (2, 5, 3, 9))) == (2, 5, 3, 9)
+    assert mask_bbox(_mask((10, 12), (3, 2, 9, 5))) == (3, 2, 9, 5)
     assert mask_bbox(Mask.empty((4, 4))) is None
 
 
@@ -83,28 +85,29 @@ def test_max_side_shrinks_and_multiple_of_rounds():
 
 def test_margin_crops_around_mask_and_pastes_outside_back_exactly():
     img = _image((200, 300))
-    mask = _mask(img.shape, (50, 70, 100, 130))
+    mask = _mask(img.shape, (100, 50, 130, 70))
     p = plan(img.shape, mask, margin=10)
-    assert p.region == (40, 80, 90, 140)
+    assert p.region == (90, 40, 140, 80)
     crop = p.to_backend(img)
     assert np.array_equal(crop, img[40:80, 90:140])
     edited = crop + 0.0
     edited[:] = 0.25
     full = p.from_backend(edited, base=img)
-    assert np.array_equal(full[p.region[0] : p.region[1], p.region[2] : p.region[3]], edited)
+    x0, y0, x1, y1 = p.region
+    assert np.array_equal(full[y0:y1, x0:x1], edited)
     outside = np.ones(img.shape, bool)
     outside[40:80, 90:140] = False
     assert np.array_equal(full[outside], img[outside])
 
 
 def test_margin_is_clipped_to_the_image():
-    mask = _mask((50, 50), (0, 5, 45, 50))
+    mask = _mask((50, 50), (45, 0, 50, 5))
     p = plan((50, 50), mask, margin=8)
-    assert p.region == (0, 13, 37, 50)
+    assert p.region == (37, 0, 50, 13)
 
 
 def test_from_backend_with_crop_needs_base():
-    mask = _mask((50, 50), (10, 20, 10, 20))
+    mask = _mask((50, 50), (10, 10, 20, 20))
     p = plan((50, 50), mask, margin=2)
     with pytest.raises(InvalidInputError, match="base"):
         p.from_backend(np.zeros(p.backend_shape, np.float32))
@@ -112,49 +115,49 @@ def test_from_backend_with_crop_needs_base():
 
 def test_crop_mode_takes_a_native_window_around_the_mask():
     img = _image((2048, 1536))
-    mask = _mask(img.shape, (1000, 1040, 700, 760))
+    mask = _mask(img.shape, (700, 1000, 760, 1040))
     p = plan(img.shape, mask, size=512, mode="crop")
     assert p.backend_shape == (512, 512)
     assert not p.resamples
-    y0, y1, x0, x1 = p.region
+    x0, y0, x1, y1 = p.region
     assert (y1 - y0, x1 - x0) == (512, 512)
     assert y0 <= 1000 and y1 >= 1040 and x0 <= 700 and x1 >= 760
     assert np.array_equal(p.to_backend(img), img[y0:y1, x0:x1])
 
 
 def test_crop_mode_near_border_stays_inside():
-    mask = _mask((600, 600), (0, 10, 590, 600))
+    mask = _mask((600, 600), (590, 0, 600, 10))
     p = plan((600, 600), mask, size=256, mode="crop")
-    y0, y1, x0, x1 = p.region
+    x0, y0, x1, y1 = p.region
     assert y0 == 0 and x1 == 600 and (y1 - y0, x1 - x0) == (256, 256)
 
 
 def test_crop_mode_on_small_image_pads():
-    mask = _mask((100, 80), (10, 20, 10, 20))
+    mask = _mask((100, 80), (10, 10, 20, 20))
     p = plan((100, 80), mask, size=128, mode="crop")
-    assert p.region == (0, 100, 0, 80)
+    assert p.region == (0, 0, 80, 100)
     assert p.scaled_shape == (100, 80) and p.backend_shape == (128, 128)
     img = _image((100, 80))
     assert np.array_equal(p.from_backend(p.to_backend(img), base=img), img)
 
 
 def test_crop_mode_with_large_mask_scales_down():
-    mask = _mask((2000, 2000), (100, 1900, 100, 1900))
+    mask = _mask((2000, 2000), (100, 100, 1900, 1900))
     p = plan((2000, 2000), mask, size=512, mode="crop")
     assert p.resamples and p.backend_shape == (512, 512)
-    y0, y1, _, _ = p.region
+    _, y0, _, y1 = p.region
     assert y0 <= 100 and y1 >= 1900
 
 
 def test_mask_downscale_is_conservative():
-    mask = _mask((1000, 1000), (500, 501, 500, 501))  # one pixel
+    mask = _mask((1000, 1000), (500, 500, 501, 501))  # one pixel
     p = plan(mask.shape, size=100, mode="letterbox")
     small = p.mask_to_backend(mask)
     assert small.dtype == np.bool_ and small.sum() >= 1
 
 
 def test_mask_upscale_uses_nearest():
-    mask = _mask((10, 10), (2, 4, 2, 4))
+    mask = _mask((10, 10), (2, 2, 4, 4))
     p = plan(mask.shape, size=40, mode="squash")
     big = p.mask_to_backend(mask)
     assert big.sum() == 4 * 16

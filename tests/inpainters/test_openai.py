@@ -17,14 +17,18 @@ import pytest
 
 from radinpaint import InpaintRequest, get_inpainter
 from radinpaint.cache import ResultCache, inpaint_cached
-from radinpaint.errors import ExternalUploadNotAllowedError, ModelUnavailableError
+from radinpaint.errors import (
+    BatchFailedError,
+    ExternalUploadNotAllowedError,
+    ModelUnavailableError,
+)
 from radinpaint.inpainters.openai_backend import (
     ALLOW_UPLOAD_ENV,
     RECOMMENDED_PROMPT,
     STUDY_PROMPT,
 )
 from radinpaint.inpainters.openai_pricing import PRICES, cost_from_usage
-from radinpaint.records import Mask, Radiograph
+from radinpaint.records import InpaintFailure, Mask, Radiograph
 
 from ._helpers import box_mask, radiograph
 
@@ -111,10 +115,14 @@ def test_study_preset_replays_the_protocol(server):
 
 def test_study_model_is_retired_with_a_clear_error(server):
     image = radiograph((64, 64))
-    with pytest.raises(ModelUnavailableError) as info:
-        backend(server, preset="study").inpaint(variants(image, Mask.full(image.shape)))
-    message = str(info.value)
+    answers = backend(server, preset="study").inpaint(variants(image, Mask.full(image.shape)))
+    assert all(isinstance(a, InpaintFailure) and a.fatal for a in answers)
+    message = answers[0].error
     assert "gpt-image-1'" in message and "gpt-image-1.5" in message
+    with pytest.raises(BatchFailedError, match=r"gpt-image-1\.5"):  # an error through the cache
+        inpaint_cached(
+            backend(server, preset="study"), variants(image, Mask.full(image.shape)), None
+        )
 
 
 def test_check_model_stops_before_any_edit(server):
@@ -157,7 +165,7 @@ def test_api_key_is_never_recorded(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     image = radiograph((64, 64))
     reqs = variants(image, box_mask(image.shape, (5, 20, 5, 20)), k=2)
-    inp = backend(server, size="256x256", cache_dir=str(tmp_path / "direct"))
+    inp = backend(server, size="256x256", spend_ledger=str(tmp_path / "spend.jsonl"))
     cache = ResultCache(tmp_path / "cache")
     server.fail_next(500)  # a retry, so the retry log lines are exercised too
     results = inpaint_cached(inp, reqs, cache)

@@ -11,7 +11,7 @@ import pytest
 
 from radinpaint import InpaintRequest, get_inpainter
 from radinpaint.cache import ResultCache, inpaint_cached
-from radinpaint.errors import BackendError, BudgetExceededError
+from radinpaint.errors import BatchFailedError, BudgetExceededError
 from radinpaint.inpainters.openai_pricing import (
     PRICES,
     estimate_call_usd,
@@ -19,6 +19,7 @@ from radinpaint.inpainters.openai_pricing import (
     price_for,
 )
 from radinpaint.inpainters.ratelimit import Budget, RetryPolicy, TokenBucket
+from radinpaint.records import InpaintFailure, InpaintResult
 
 from ._helpers import box_mask, radiograph
 
@@ -74,12 +75,12 @@ def test_token_bucket_spaces_acquisitions():
 
 
 def test_retry_policy_prefers_retry_after_and_backs_off():
-    policy = RetryPolicy(base_delay=1.0, max_delay=30.0, seed=3)
+    policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
     assert policy.delay(0, 7.0) == 7.0
     assert policy.delay(0, 500.0) == 30.0
     delays = [policy.delay(a, None) for a in range(6)]
-    assert all(0.5 * min(2**a, 30) <= d <= min(2**a, 30) for a, d in enumerate(delays))
-    assert delays == [policy.delay(a, None) for a in range(6)]  # seeded jitter
+    assert all(0.0 <= d <= min(2**a, 30) for a, d in enumerate(delays))  # full jitter
+    assert delays != [policy.delay(a, None) for a in range(6)]  # drawn afresh, not seeded
 
 
 def test_budget_refuses_before_overspending():
@@ -116,7 +117,9 @@ def test_500s_are_retried_with_backoff(server):
     server.fail_next(502)
     (result,) = backend(server, clock).inpaint(cases(1))
     assert result.extra["attempts"] == 3 and server.edit_count == 3
-    assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0] * 0.9
+    # full jitter below a doubling ceiling: up to 1 s, then up to 2 s
+    assert len(clock.sleeps) == 2
+    assert 0.0 <= clock.sleeps[0] <= 1.0 and 0.0 <= clock.sleeps[1] <= 2.0
 
 
 def test_timeouts_are_retried_and_counted_against_the_budget(server):
@@ -132,16 +135,16 @@ def test_retries_give_up_with_a_clear_error(server):
     clock = FakeClock()
     for _ in range(3):
         server.fail_next(503)
-    with pytest.raises(BackendError, match="after 3 attempt"):
-        backend(server, clock, max_retries=2).inpaint(cases(1))
+    (failure,) = backend(server, clock, max_retries=2).inpaint(cases(1))
+    assert isinstance(failure, InpaintFailure) and "after 3 attempt" in failure.error
+    assert failure.retryable and not failure.fatal
 
 
 def test_other_results_survive_a_failed_call(server):
     server.fail_next(400, code="bad_request")
-    with pytest.raises(BackendError, match="HTTP 400") as info:
-        backend(server, max_concurrency=1).inpaint(cases(3))
-    done = [r for r in info.value.results if r is not None]
-    assert len(done) == 2 and info.value.results[0] is None
+    answers = backend(server, max_concurrency=1).inpaint(cases(3))
+    assert isinstance(answers[0], InpaintFailure) and "HTTP 400" in answers[0].error
+    assert all(isinstance(a, InpaintResult) for a in answers[1:])
 
 
 def test_concurrency_is_bounded(server):
@@ -152,16 +155,31 @@ def test_concurrency_is_bounded(server):
 
 
 def test_max_images_stops_before_overspending(server, tmp_path):
-    inp = backend(server, max_images=2, max_concurrency=1, cache_dir=str(tmp_path))
+    inp = backend(server, max_images=2, max_concurrency=1)
     reqs = cases(4)
-    with pytest.raises(BudgetExceededError, match="spent so far: 2 image") as info:
-        inp.inpaint(reqs)
+    with pytest.raises(BatchFailedError, match="spent so far: 2 image") as info:
+        inpaint_cached(inp, reqs, ResultCache(tmp_path))
     assert server.edit_count == 2
-    assert [r is not None for r in info.value.results] == [True, True, False, False]
+    outcomes = info.value.outcomes
+    assert [o.result is not None for o in outcomes] == [True, True, False, False]
+    assert all(o.failure.fatal for o in outcomes[2:])
     # what was paid for is in the cache: a rerun with more budget sends only the rest
     more = backend(server, max_images=2, max_concurrency=1)
     results = inpaint_cached(more, reqs, ResultCache(tmp_path))
     assert server.edit_count == 4 and len(results) == 4
+
+
+def test_a_budget_spans_runs_through_the_spend_ledger(server, tmp_path):
+    ledger = str(tmp_path / "spend.jsonl")
+    reqs = cases(4)
+    first = backend(server, max_images=3, max_concurrency=1, spend_ledger=ledger)
+    assert all(isinstance(a, InpaintResult) for a in first.inpaint(reqs[:2]))
+    # a new process (a new backend object) on the same ledger starts from what was spent
+    second = backend(server, max_images=3, max_concurrency=1, spend_ledger=ledger)
+    answers = second.inpaint(reqs[2:])
+    assert isinstance(answers[0], InpaintResult)
+    assert isinstance(answers[1], InpaintFailure) and "max_images=3" in answers[1].error
+    assert server.edit_count == 3 and second.spent_images == 3
 
 
 def test_max_usd_stops_before_overspending(server):
@@ -173,8 +191,9 @@ def test_max_usd_stops_before_overspending(server):
     inp = backend(
         server, size="1024x1024", quality="low", max_concurrency=1, max_usd=one_call * 1.05
     )
-    with pytest.raises(BudgetExceededError, match=r"max_usd"):
-        inp.inpaint(cases(3))
+    answers = inp.inpaint(cases(3))
+    assert isinstance(answers[0], InpaintResult)
+    assert all(isinstance(a, InpaintFailure) and "max_usd" in a.error for a in answers[1:])
     assert server.edit_count == 1
     assert 0 < inp.spent_usd <= one_call * 1.05
 
@@ -198,4 +217,5 @@ def test_concurrent_callers_share_the_bound(server):
     for t in threads:
         t.join()
     assert server.edit_count == 6 and server.max_in_flight <= 2
-    assert inp.batch_size >= 8
+    caps = inp.capabilities()
+    assert (caps.max_concurrency, caps.batch_size, caps.device) == (2, inp.n, "api")

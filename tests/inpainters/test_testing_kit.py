@@ -112,8 +112,10 @@ class BadOptions(Good):
 
 
 class SecretOptions(Good):
-    def options(self):
-        return {"api_key": "sk-123"}
+    """Options are scrubbed by the record itself; a secret can still leak through ``extra``."""
+
+    def inpaint(self, requests):
+        return [attrs.evolve(r, extra={"api_key": "sk-123"}) for r in super().inpaint(requests)]
 
 
 class WrongSeed(Good):

@@ -101,7 +101,9 @@ def available_backends(
         ]
         if missing:
             return [], [f"openai: not configured (set {' and '.join(missing)})"]
-        options: dict[str, Any] = {"preset": openai, "cache_dir": str(cache / "inpaint")}
+        # the spend ledger in the cache makes --max-usd hold across reruns
+        ledger = cache / "spend" / f"openai-{openai}.jsonl"
+        options: dict[str, Any] = {"preset": openai, "spend_ledger": str(ledger)}
         if max_usd is not None:
             options["max_usd"] = max_usd
         if openai_model:

@@ -80,16 +80,18 @@ def _unique_stems(files: list[Path]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Inpaint every image; returns 1 if any failed, else 0."""
     from .. import __version__
-    from ..cache import ResultCache, inpaint_cached
+    from ..cache import ResultCache
     from ..errors import InvalidInputError, RadinpaintError
+    from ..evaluation.executor import LocalExecutor
+    from ..inpaint_calls import InpaintCalls
     from ..io import read_image, write_image
     from ..records import Case, InpaintRequest
-    from ..registry import get_inpainter, get_mask_provider
+    from ..registry import build_backend, get_mask_provider
 
     if args.variants < 1:
         raise InvalidInputError(f"--variants must be >= 1, got {args.variants}")
     options = parse_options(args.option)
-    inpainter = get_inpainter(args.backend, **options)
+    built = build_backend("inpainter", args.backend, **options)
     mask_options = parse_options(args.mask_option, "--mask-option")
     if args.masks:
         provider = get_mask_provider("ground-truth", directory=args.masks, **mask_options)
@@ -117,20 +119,19 @@ def run(args: argparse.Namespace) -> int:
             continue
         jobs.append((path, stem, mask, requests))
 
+    # Call by call through the cache: each call's results are stored as it returns, only
+    # failed requests are sent again, and one bad input does not sink the others.
+    calls = InpaintCalls(built.backend, built.capabilities, cache, options)
+    everything = [r for *_, reqs in jobs for r in reqs]
+    outcomes = iter(calls.run(everything, LocalExecutor()))
     results: dict[str, list[Any]] = {}
-    try:
-        everything = [r for *_, reqs in jobs for r in reqs]
-        flat = inpaint_cached(inpainter, everything, cache) if everything else []
-        it = iter(flat)
-        for _, stem, _, reqs in jobs:
-            results[stem] = [next(it) for _ in reqs]
-    except Exception:
-        # One bad input must not sink the batch: retry image by image to find it.
-        for path, stem, _, reqs in jobs:
-            try:
-                results[stem] = inpaint_cached(inpainter, reqs, cache)
-            except Exception as exc:
-                failures.append((str(path), f"{type(exc).__name__}: {exc}"))
+    for path, stem, _, reqs in jobs:
+        for outcome in [next(outcomes) for _ in reqs]:
+            if outcome.result is not None:
+                results.setdefault(stem, []).append(outcome.result)
+            else:
+                error = outcome.failure.error if outcome.failure else "no result"
+                failures.append((f"{path} (variant {outcome.request.variant})", error))
 
     written = 0
     for path, stem, mask, _ in jobs:

@@ -10,18 +10,21 @@ See ``docs/evaluation.md``.
 
 from __future__ import annotations
 
+from .backends import predictor_fingerprint
 from .config import dataset_from_config, evaluation_from_config
 from .core import TABLE_COLUMNS, Evaluation, case_seed
 from .decomposition import VIEWS, Decomposed, decompose, decomposition_table, effect_summary
 from .executor import Executor, LocalExecutor, SerialExecutor
-from .predcache import PredictionCache, predictor_fingerprint
+from .predcache import PredictionCache
 from .presets import PRESETS, Preset, get_preset
 from .result import EvaluationResult
+from .schema import TABLE_SCHEMA, TableColumn
 from .specs import BackendSpec
 
 __all__ = [
     "PRESETS",
     "TABLE_COLUMNS",
+    "TABLE_SCHEMA",
     "VIEWS",
     "BackendSpec",
     "Decomposed",
@@ -32,6 +35,7 @@ __all__ = [
     "PredictionCache",
     "Preset",
     "SerialExecutor",
+    "TableColumn",
     "case_seed",
     "dataset_from_config",
     "decompose",

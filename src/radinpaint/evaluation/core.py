@@ -3,9 +3,11 @@
 Work is streamed over chunks of cases, so memory holds one chunk's images at a time:
 
 1. the mask provider marks each case's artifacts;
-2. every inpainter runs on every case and variant, in batches handed to the executor and
-   through the shared :class:`~radinpaint.cache.ResultCache` (nothing is computed or paid
-   for twice; a rerun after a kill resumes where it stopped);
+2. every inpainter runs on every case and variant, call by call through
+   :class:`~radinpaint.inpaint_calls.InpaintCalls` and the shared
+   :class:`~radinpaint.cache.ResultCache`: each call's results are cached as it returns,
+   only failed requests are sent again, nothing is computed or paid for twice, and a rerun
+   after a kill resumes where it stopped;
 3. each output is decomposed into its views (:mod:`.decomposition`); views equal to the
    original or to the output are aliased, not predicted again;
 4. every predictor reads the originals and every distinct view image, in batches, through a
@@ -16,13 +18,15 @@ Work is streamed over chunks of cases, so memory holds one chunk's images at a t
 Then the metric plugins score the table, the decomposition is summarised, and an
 :class:`~radinpaint.evaluation.result.EvaluationResult` holds everything for the report.
 
-Backends whose output does not depend on the seed (those declaring ``deterministic = True``,
-as the built-in controls, classical algorithms and ``gan`` do) run variant 0
-only; the other variants reuse that output (``replicated`` is True in their rows). Without
-this, each variant would be a separate cache entry, because the cache key holds the seed and
-variant (it must: a generative backend's output depends on them), and identical work would
-be done K times. ``replicate_seed_independent=False`` runs every variant anyway (to check a
-backend's claim: the consistency metric then shows zero spread).
+The evaluation reads what each backend declared at registration
+(:class:`~radinpaint.capabilities.Capabilities`) and nothing else. Backends whose output
+does not depend on the seed (``deterministic=True``, as the built-in controls, classical
+algorithms and ``gan`` declare) run variant 0 only; the other variants reuse that output
+(``replicated`` is True in their rows). Without this, each variant would be a separate cache
+entry, because the cache key holds the seed and variant (it must: a generative backend's
+output depends on them), and identical work would be done K times.
+``replicate_seed_independent=False`` runs every variant anyway (to check a backend's claim:
+the consistency metric then shows zero spread).
 """
 
 from __future__ import annotations
@@ -73,22 +77,23 @@ class Evaluation:
         prompt: the prompt for prompted backends (``None``: each backend's default).
         cache_dir: where inpainting results and predictions are cached (``None``: memory
             only, nothing survives the process).
-        executor: runs batches (default :class:`LocalExecutor` with 2 workers).
+        executor: runs calls (default :class:`LocalExecutor` with up to 8 threads; each
+            backend gets at most its declared ``max_concurrency`` of them).
         views: the decomposition views scored (``"total"`` always).
         chunk_size: cases held in memory at once.
-        inpaint_batch_size: requests per inpainting call (default: the backend's
-            ``batch_size`` attribute, else 8); the variants of a case stay in one batch.
-        predict_batch_size: images per prediction call (default: the predictor's
-            ``batch_size`` attribute, else 32).
+        inpaint_batch_size: requests per inpainting call (default: the backend's declared
+            ``batch_size``); the variants of a case stay in one call.
+        predict_batch_size: images per prediction call (default: the predictor's declared
+            ``batch_size``).
         progress: show tqdm progress bars.
         n_samples: cases kept for the report's image grid.
         pixel_detail_cases: for the first N cases, each output also gets the leakage
             (SSIM/PSNR outside the mask) and per-region KS/Wasserstein distances of
             :mod:`radinpaint.metrics` (about a second per 512x512 output); every output
             gets the cheap change statistics and enters the pooled histograms.
-        replicate_seed_independent: run seed-independent backends (see
-            :func:`~radinpaint.evaluation.runner.is_seed_independent`) for variant 0 only and
-            reuse that output for the other variants; False runs every variant.
+        replicate_seed_independent: run backends that declare ``deterministic=True`` for
+            variant 0 only and reuse that output for the other variants; False runs every
+            variant.
     """
 
     dataset: Sequence[Case]
@@ -105,7 +110,7 @@ class Evaluation:
     cache_dir: Path | None = attrs.field(
         default=None, converter=lambda p: None if p is None else Path(p).expanduser()
     )
-    executor: Executor = attrs.field(factory=lambda: LocalExecutor(2))
+    executor: Executor = attrs.field(factory=LocalExecutor)
     views: tuple[str, ...] = attrs.field(default=VIEWS, converter=tuple)
     chunk_size: int = attrs.field(default=16, validator=_positive)
     inpaint_batch_size: int | None = None

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidInputError
+from ..metrics import stats
 from ..records import Mask, Radiograph
 
 __all__ = ["VIEWS", "Decomposed", "decompose", "decomposition_table", "effect_summary"]
@@ -89,31 +90,22 @@ def decompose(
 
 
 def _auc(truth: np.ndarray, score: np.ndarray) -> float:
-    ok = ~(np.isnan(truth) | np.isnan(score))
-    truth, score = truth[ok], score[ok]
-    if truth.size == 0 or len(np.unique(truth)) < 2:
-        return math.nan
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(truth.astype(int), score))
+    truth, score = stats.complete(truth, score)
+    return float(stats.auc(truth >= 0.5, score))
 
 
 def _mae(truth: np.ndarray, pred: np.ndarray) -> float:
-    ok = ~(np.isnan(truth) | np.isnan(pred))
-    return float(np.mean(np.abs(pred[ok] - truth[ok]))) if ok.any() else math.nan
-
-
-def _nanmean(values: np.ndarray) -> float:
-    ok = ~np.isnan(values)
-    return float(values[ok].mean()) if ok.any() else math.nan
+    return float(stats.mae(*stats.complete(truth, pred)))
 
 
 def _aggregate_variants(rows: pd.DataFrame) -> pd.DataFrame:
-    cols = ["pred_bone_age", "pred_p_male", "orig_pred_bone_age", "orig_pred_p_male"]
-    keys = ["predictor", "inpainter", "view", "case_id"]
-    firsts = rows.groupby(keys, sort=False)[["true_bone_age", "true_male"]].first()
-    means = rows.groupby(keys, sort=False)[cols].mean()
-    return firsts.join(means).reset_index()
+    """One row per predictor x inpainter x view x case: the mean over its variants.
+
+    :func:`radinpaint.metrics.stats.case_means`, as the metric plugins average variants.
+    """
+    cols = ["true_bone_age", "true_male", "pred_bone_age", "pred_p_male"]
+    cols += ["orig_pred_bone_age", "orig_pred_p_male"]
+    return stats.case_means(rows, ["predictor", "inpainter", "view", "case_id"], cols, sort=False)
 
 
 def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
@@ -121,8 +113,12 @@ def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
 
     Returns MAE and AUC on the view and on the originals, their differences, the mean
     absolute bone-age shift against the original's prediction and the rate of sex flips
-    (threshold 0.5).
+    (threshold 0.5). Cases are scored in ``case_id`` order, as the metric plugins score
+    them, with the statistics of :mod:`radinpaint.metrics.stats`, so the same rows give
+    the same numbers here and in the metrics.
     """
+    if "case_id" in rows.columns:
+        rows = rows.sort_values("case_id", kind="stable")
     truth_ba = rows["true_bone_age"].to_numpy(float)
     truth_m = rows["true_male"].to_numpy(float)
     ba, oba = rows["pred_bone_age"].to_numpy(float), rows["orig_pred_bone_age"].to_numpy(float)
@@ -139,8 +135,8 @@ def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
         "auc": auc,
         "orig_auc": oauc,
         "delta_auc": auc - oauc,
-        "mean_abs_shift": _nanmean(np.abs(ba - oba)),
-        "flip_rate": _nanmean(flips),
+        "mean_abs_shift": stats.finite_mean(np.abs(ba - oba)),
+        "flip_rate": stats.finite_mean(flips),
     }
 
 

@@ -53,6 +53,10 @@ class Executor(Protocol):
         """Yield ``(item, fn(item) or the exception it raised)`` for every item."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description for the manifest (at least ``{"type": ...}``)."""
+        ...
+
 
 def _call(fn: Callable[[T], R], item: T) -> R | BaseException:
     try:
@@ -96,7 +100,7 @@ class LocalExecutor:
     lazy iterable of large batches is never materialised all at once.
     """
 
-    max_workers: int = attrs.field(default=4, validator=_check_workers)
+    max_workers: int = attrs.field(default=8, validator=_check_workers)
 
     def map(
         self, fn: Callable[[T], R], items: Iterable[T], *, workers: int | None = None

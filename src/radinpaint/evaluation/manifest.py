@@ -2,15 +2,17 @@
 
 It records package versions, the evaluation's options, backends and their options, seeds,
 prompts, a content hash of every input image and mask, timings, counts of computed versus
-cached work, and money spent. Option entries that look like secrets (API keys, tokens) are
-left out, and environment variables are never read into it.
+cached work, money spent (from each paid backend's own ledger, billed failures included),
+and the plugins loaded with their distribution versions. Secrets are scrubbed from every
+option (names that look like secrets, declared secret options, credentials inside URLs),
+and environment variables are never read into it.
 """
 
 from __future__ import annotations
 
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -57,11 +59,11 @@ def package_versions() -> dict[str, str]:
 def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
     """The manifest of a finished run (JSON-ready)."""
     ev = runner.ev
-    executor = ev.executor
-    describe = getattr(executor, "describe", None)
+    from ..plugins import plugin_versions
+
     errors = 0 if table.empty else int(table["error"].notna().sum())
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "versions": package_versions(),
         "evaluation": {
@@ -75,12 +77,13 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
             "metrics": [m.to_dict() for m in ev.metric_specs()],
             "preset": ev.preset.to_dict(),
             "cache_dir": None if ev.cache_dir is None else str(ev.cache_dir),
-            "executor": describe() if callable(describe) else type(executor).__name__,
+            "executor": ev.executor.describe(),
             "chunk_size": ev.chunk_size,
             "predict_batch_size": ev.predict_batch_size,
             "inpaint_batch_size": ev.inpaint_batch_size,
         },
         "backends": runner.backend_records(),
+        "plugins": plugin_versions(),
         "prompts_sent": sorted(runner.prompts),
         "counts": {k: round(v, 6) for k, v in runner.counts.items()}
         | {"rows": len(table), "rows_with_error": errors, "failures": len(runner.failures)},

@@ -51,7 +51,13 @@ def _regions(case: Case, mask: Mask) -> dict[str, np.ndarray | None]:
 
 
 def pixel_row(case: Case, mask: Mask, output: Radiograph) -> dict[str, Any]:
-    """The per-output pixel facts described in the module docs."""
+    """The per-output pixel facts described in the module docs.
+
+    The pixel SDs are :func:`radinpaint.metrics.pixel_sd` (float64, ``ddof=0``), the same
+    per-image SD :func:`radinpaint.metrics.study_histograms` reports.
+    """
+    from ..metrics.intensity import pixel_sd
+
     x, o, m = case.image.pixels, output.pixels, mask.array
     diff = np.abs(o.astype(np.float64) - x)
     out = diff[~m]
@@ -63,8 +69,8 @@ def pixel_row(case: Case, mask: Mask, output: Radiograph) -> dict[str, Any]:
         "max_change_out_of_mask": float(out.max()) if out.size else math.nan,
         "changed_fraction_out_of_mask": float((out > 0).mean()) if out.size else math.nan,
         "change_hand": math.nan if hand is None else _mean(diff[hand]),
-        "sd_original": float(x.std()),
-        "sd_output": float(o.std()),
+        "sd_original": pixel_sd(x),
+        "sd_output": pixel_sd(o),
         "mean_original": float(x.mean()),
         "mean_output": float(o.mean()),
     }

@@ -1,7 +1,7 @@
 """A cache of predictions keyed by predictor and image content, so a rerun predicts nothing.
 
-A prediction is a pure function of the predictor (its name and options, or the
-``fingerprint`` it declares), the image's pixels and, for sex-conditioned models, the sex
+A prediction is a pure function of the predictor (its name, options and the fingerprint of
+its weights that it declares), the image's pixels and, for sex-conditioned models, the sex
 passed in. Entries live in one append-only JSON-lines file per predictor under
 ``root/<predictor fingerprint>.jsonl``; each batch is appended and flushed as soon as it is
 predicted, so killing a run loses at most the batch in flight. A damaged last line (a kill
@@ -10,7 +10,6 @@ mid-write) is skipped on load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,22 +20,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["PredictionCache", "StoredPrediction", "predictor_fingerprint"]
-
-
-def predictor_fingerprint(name: str, options: Mapping[str, Any], predictor: object = None) -> str:
-    """A short hash naming a predictor configuration.
-
-    Uses the predictor's own ``fingerprint`` attribute (e.g. a hash of its weights) when it
-    has one, else its registered name and options.
-    """
-    own = getattr(predictor, "fingerprint", None)
-    if callable(own):
-        own = own()
-    from ..cache import canonical_json, public_options
-
-    recipe = {"name": name, "options": public_options(options), "fingerprint": own}
-    return hashlib.sha256(canonical_json(recipe).encode("utf-8")).hexdigest()[:20]
+__all__ = ["PredictionCache", "StoredPrediction"]
 
 
 def _f(value: Any) -> float:
@@ -53,14 +37,16 @@ class StoredPrediction:
     member_p_male: tuple[float, ...] = ()
 
     def spread(self) -> tuple[float, float]:
-        """Standard deviation across members of bone age and of P(male) (NaN: no members)."""
+        """Standard deviation (ddof 0) across members of bone age and of P(male).
+
+        Missing members are skipped; NaN with fewer than 2 members. The same statistic as
+        :meth:`radinpaint.records.Predictions.member_spread`
+        (:func:`radinpaint.metrics.stats.finite_sd`).
+        """
+        from ..metrics.stats import finite_sd
 
         def sd(values: tuple[float, ...]) -> float:
-            vals = [v for v in values if not math.isnan(v)]
-            if len(vals) < 2:
-                return math.nan
-            mean = sum(vals) / len(vals)
-            return math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals))
+            return float(finite_sd(list(values), ddof=0, min_count=2))
 
         return sd(self.member_bone_age), sd(self.member_p_male)
 

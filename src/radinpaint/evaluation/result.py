@@ -22,7 +22,7 @@ class EvaluationResult:
 
     Attributes:
         table: the tidy table, one row per case x inpainter x variant x predictor x view
-            (see :data:`~radinpaint.evaluation.core.TABLE_COLUMNS`; plus ``backend``,
+            (see :mod:`radinpaint.evaluation.schema`: :data:`TABLE_COLUMNS`, then ``backend``,
             ``seed``, ``compositing``, ``collapse``, ``cached``, ``replicated``, ``seconds``,
             ``cost_usd``, ``inpaint_flags``, ``member_sd_bone_age``, ``member_sd_p_male`` (spread
             across an ensemble's members, ddof 0) and ``error``).
@@ -52,19 +52,30 @@ class EvaluationResult:
             return self.table
         return self.table[self.table["error"].isna()]
 
-    def headline(self) -> pd.DataFrame:
-        """Per predictor x inpainter, the total view: MAE and AUC before/after, shift, flips.
-
-        Variants are averaged per case first when the preset says so (the study did).
+    def scored_rows(self, view: str = "total") -> pd.DataFrame:
+        """The rows the headline scores: rows of ``view`` without an error, and with the
+        variants of each case averaged (one row per predictor x inpainter x case) when the
+        preset says so, as the metric plugins average them.
         """
         from .decomposition import _aggregate_variants
 
         ok = self.ok_rows()
+        if not ok.empty:
+            ok = ok[ok["view"] == view]
+        if ok.empty or not self.preset.aggregate_variants:
+            return ok
+        return _aggregate_variants(ok)
+
+    def headline(self) -> pd.DataFrame:
+        """Per predictor x inpainter, the total view: MAE and AUC before/after, shift, flips.
+
+        Variants are averaged per case first when the preset says so (the study did). The
+        numbers are those of :func:`~radinpaint.evaluation.decomposition.effect_summary`,
+        computed with :mod:`radinpaint.metrics.stats` as the metrics compute them.
+        """
+        ok = self.scored_rows("total")
         if ok.empty:
             return pd.DataFrame()
-        ok = ok[ok["view"] == "total"]
-        if self.preset.aggregate_variants:
-            ok = _aggregate_variants(ok)
         rows = []
         for (pred, inp), group in ok.groupby(["predictor", "inpainter"], sort=False):
             rows.append({"predictor": pred, "inpainter": inp} | effect_summary(group))

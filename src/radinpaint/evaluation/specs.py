@@ -12,20 +12,28 @@ Accepted forms (:meth:`BackendSpec.parse`):
   other entry of the list uses ``gan``, else ``gan[compositing=raw]``;
 - ``"gan-raw=gan:compositing=raw"``: an explicit label before ``=``;
 - a mapping ``{"name": "gan", "options": {...}, "label": "gan-raw"}`` (configuration files);
-- an already built backend object (anything with a ``name``), used as it is.
+- an already built backend object (anything with a ``name``), used as it is, with the
+  capabilities registered under its name (or the safe defaults);
+- a :class:`~radinpaint.registry.Built` (a backend with the capabilities it declares), for
+  an object built outside the registry: ``Built(load_ensemble(path),
+  capabilities=ensemble.capabilities())``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import InvalidInputError
 from ..registry import get_backend
+
+if TYPE_CHECKING:
+    from ..capabilities import Capabilities
+    from ..registry import Built
 
 __all__ = ["BackendSpec", "parse_specs"]
 
@@ -48,12 +56,14 @@ class BackendSpec:
         options: keyword options for the backend's factory.
         label: the name its rows carry; defaults to ``name`` plus the options.
         instance: a ready backend object; when set, ``options`` are informational only.
+        capabilities: what ``instance`` declares (default: its registration's declaration).
     """
 
     name: str
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     label: str = attrs.field(default="")
     instance: Any = attrs.field(default=None, eq=False, repr=False)
+    capabilities: Capabilities | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.label:
@@ -65,6 +75,10 @@ class BackendSpec:
         """Build a spec from any accepted form (see the module docs)."""
         if isinstance(value, BackendSpec):
             return value
+        from ..registry import Built
+
+        if isinstance(value, Built):
+            return cls(str(value.backend.name), {}, "", value.backend, value.capabilities)
         if isinstance(value, str):
             text = value.strip()
             label = ""
@@ -107,11 +121,28 @@ class BackendSpec:
             return self.instance
         return get_backend(kind, self.name, **dict(self.options))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (secrets left out of the options)."""
-        from ..cache import public_options
+    def build_declared(self, kind: str) -> Built:
+        """The backend with the capabilities it declared at registration.
 
-        return {"name": self.name, "label": self.label, "options": public_options(self.options)}
+        A ready instance gets the declaration registered under its ``name`` (or the safe
+        defaults when no such backend is registered).
+        """
+        from ..registry import Built, build_backend, capabilities_of
+
+        if self.instance is not None:
+            caps = self.capabilities or capabilities_of(kind, self.instance)
+            return Built(self.instance, caps, None)
+        return build_backend(kind, self.name, **dict(self.options))
+
+    def to_dict(self, secret_names: Iterable[str] = ()) -> dict[str, Any]:
+        """JSON-ready form (secrets and URL credentials scrubbed from the options)."""
+        from ..scrub import scrub_options
+
+        return {
+            "name": self.name,
+            "label": self.label,
+            "options": scrub_options(self.options, secret_names),
+        }
 
 
 def parse_specs(values: Any, what: str) -> list[BackendSpec]:

@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from ..cache import public_options
-from ..records import InpaintRequest, InpaintResult
+from ..records import InpaintFailure, InpaintRequest, InpaintResult
 from .compositing import composite
 
 __all__ = ["PerImageInpainter", "finish_result", "unchanged_result"]
@@ -117,16 +117,26 @@ class PerImageInpainter(ABC):
         """Flags recorded on every result (e.g. ``("8-bit-roundtrip",)``); none by default."""
         return ()
 
-    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
-        """Inpaint each request in turn (see the Inpainter contract)."""
+    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult | InpaintFailure]:
+        """Inpaint each request in turn (see the Inpainter contract).
+
+        A request whose :meth:`inpaint_one` raises gets an
+        :class:`~radinpaint.records.InpaintFailure` and the others go on.
+        """
         options = self.options()
-        results = []
+        results: list[InpaintResult | InpaintFailure] = []
         for request in requests:
             if request.mask.is_empty:
                 results.append(unchanged_result(request, self.name, options, "empty-mask"))
                 continue
             start = time.perf_counter()
-            pixels = self.inpaint_one(request)
+            try:
+                pixels = self.inpaint_one(request)
+            except Exception as exc:
+                from ..inpaint_calls import error_text
+
+                results.append(InpaintFailure.for_request(request, error_text(exc)))
+                continue
             if self.compositing is None:
                 image = request.image.with_pixels(pixels, clip=True)
                 results.append(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
@@ -33,7 +34,12 @@ from .compositing import COMPOSITING
 if TYPE_CHECKING:
     from .geometry import Placement
 
-__all__ = ["BiharmonicInpainter", "NavierStokesInpainter", "TeleaInpainter"]
+__all__ = [
+    "CLASSICAL_CAPABILITIES",
+    "BiharmonicInpainter",
+    "NavierStokesInpainter",
+    "TeleaInpainter",
+]
 
 _CV_SCALE = float(2**20)
 """Pixels go to OpenCV as float32 in [0, 2**20], where its absolute error is negligible."""
@@ -112,7 +118,6 @@ class TeleaInpainter(_OpenCVInpainter):
     """
 
     name = "telea"
-    deterministic = True
     _flag_name = "INPAINT_TELEA"
 
 
@@ -128,7 +133,6 @@ class NavierStokesInpainter(_OpenCVInpainter):
     """
 
     name = "navier-stokes"
-    deterministic = True
     _flag_name = "INPAINT_NS"
 
 
@@ -149,7 +153,6 @@ class BiharmonicInpainter(PerImageInpainter):
     feather: int = attrs.field(default=4, converter=int)
 
     name = "biharmonic"
-    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Solve the biharmonic equation over the mask's neighbourhood, in float64."""
@@ -164,17 +167,32 @@ class BiharmonicInpainter(PerImageInpainter):
         return placement.from_backend(out, base=request.image.pixels)
 
 
+CLASSICAL_CAPABILITIES = Capabilities(
+    deterministic=True, device="cpu", max_concurrency=2, batch_size=8
+)
+"""The classical methods ignore the seed; ``cv2.inpaint`` and ``inpaint_biharmonic`` are pure
+functions of their arguments, and ``inpaint`` writes no state of the backend or the module,
+so two threads may share one object (OpenCV releases the GIL while it works)."""
+
+
 @hookimpl
 def radinpaint_register_inpainters(register: Register) -> None:
     """Register the classical backends."""
-    register("telea", TeleaInpainter, summary="OpenCV Telea fast marching (exact outside mask)")
+    register(
+        "telea",
+        TeleaInpainter,
+        summary="OpenCV Telea fast marching (exact outside mask)",
+        capabilities=CLASSICAL_CAPABILITIES,
+    )
     register(
         "navier-stokes",
         NavierStokesInpainter,
         summary="OpenCV Navier-Stokes inpainting (exact outside mask)",
+        capabilities=CLASSICAL_CAPABILITIES,
     )
     register(
         "biharmonic",
         BiharmonicInpainter,
         summary="scikit-image biharmonic inpainting (smooth fill, exact outside mask)",
+        capabilities=CLASSICAL_CAPABILITIES,
     )

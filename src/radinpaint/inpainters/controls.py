@@ -17,12 +17,13 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
 from .base import PerImageInpainter
 
-__all__ = ["IdentityInpainter", "ResampleControl"]
+__all__ = ["CONTROL_CAPABILITIES", "IdentityInpainter", "ResampleControl"]
 
 
 @attrs.define
@@ -31,7 +32,6 @@ class IdentityInpainter(PerImageInpainter):
 
     name = "identity"
     compositing = "paste-back"
-    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """The request's own pixels."""
@@ -65,7 +65,6 @@ class ResampleControl(PerImageInpainter):
 
     name = "resample"
     compositing = "raw"
-    deterministic = True
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Squash, quantize, resize back."""
@@ -85,14 +84,25 @@ class ResampleControl(PerImageInpainter):
         return ()
 
 
+CONTROL_CAPABILITIES = Capabilities(
+    deterministic=True, device="cpu", max_concurrency=2, batch_size=8
+)
+"""Both controls ignore the seed and are pure numpy/OpenCV functions of the request (no
+state is written during ``inpaint``), so two threads may share one object."""
+
+
 @hookimpl
 def radinpaint_register_inpainters(register: Register) -> None:
     """Register the control backends."""
     register(
-        "identity", IdentityInpainter, summary="Returns the input unchanged (negative control)"
+        "identity",
+        IdentityInpainter,
+        summary="Returns the input unchanged (negative control)",
+        capabilities=CONTROL_CAPABILITIES,
     )
     register(
         "resample",
         ResampleControl,
         summary="The study's squash to 1024x1024 8-bit and back, no edit (geometry only)",
+        capabilities=CONTROL_CAPABILITIES,
     )

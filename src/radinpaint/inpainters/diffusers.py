@@ -1,7 +1,8 @@
 """Plugin module of the ``diffusers`` inpainter (local or hub inpainting pipelines).
 
 Importing this module is cheap: torch and diffusers are imported only when a backend runs
-(see :mod:`radinpaint.inpainters.diffusers_backend`).
+(see :mod:`radinpaint.inpainters.diffusers_backend`). The built backend declares its
+capabilities (device, batch size, the pipeline's fingerprint) with its ``capabilities()``.
 """
 
 from __future__ import annotations
@@ -19,4 +20,5 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "diffusers",
         DiffusersInpainter,
         summary="Any diffusers inpainting pipeline (SD/SDXL inpaint, Flux Fill), offline",
+        capabilities=lambda backend: backend.capabilities(),
     )

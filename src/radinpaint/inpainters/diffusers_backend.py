@@ -18,17 +18,25 @@ mask exactly, ``"raw"`` keeps the pipeline's output as it is.
 Randomness: variant ``k`` uses a ``torch.Generator`` seeded with the request's
 ``variant_seed``, one generator per image, so an image's output does not depend on which
 batch it ran in.
+
+Concurrency: a pipeline (and its scheduler) is not thread-safe, and one loaded pipeline is
+shared by every backend object for the same model, so pipeline calls take turns (a lock per
+loaded pipeline); the backend declares ``max_concurrency=1`` in :meth:`capabilities`.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
+from ..fingerprint import fingerprint_files, fingerprint_value
 from ..records import InpaintRequest, InpaintResult
 from .base import finish_result, unchanged_result
 from .compositing import check_compositing
@@ -131,6 +139,43 @@ class DiffusersInpainter:
             out.pop(key)
         return out
 
+    def capabilities(self) -> Capabilities:
+        """What this backend declares to the evaluation (see :class:`Capabilities`).
+
+        Seed-dependent (``deterministic=False``); one call at a time (diffusers pipelines
+        and schedulers are not thread-safe); ``batch_size`` images per call; ``device`` the
+        requested one, or where ``"auto"`` resolves once torch is imported (``"auto"``
+        before). Nothing is loaded.
+
+        The fingerprint hashes the model: for a local folder, the bytes and names of every
+        file in it (weights, configs, tokenizer); for a hub id, the id and the revision its
+        ``main`` ref points to in the local Hugging Face cache (the commit the weights come
+        from; ``None`` while the model is not downloaded).
+        """
+        return Capabilities(
+            deterministic=False,
+            max_concurrency=1,
+            batch_size=int(self.batch_size),
+            device=self._device_name(),
+            fingerprint=self._model_fingerprint(),
+        )
+
+    def _device_name(self) -> str:
+        if self.device != "auto":
+            return str(self.device)
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return "auto"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _model_fingerprint(self) -> str:
+        local = Path(self.model).expanduser()
+        if local.exists():
+            return fingerprint_value({"model_files": fingerprint_files([local])})
+        if self.model.startswith((".", "/", "~")):  # a missing folder: loading will say so
+            return fingerprint_value({"model": self.model, "missing": True})
+        return fingerprint_value({"model": self.model, "revision": _hub_revision(self.model)})
+
     def _loaded(self) -> Any:
         from .diffusers_pipeline import load_pipeline
 
@@ -212,3 +257,21 @@ class DiffusersInpainter:
                             extra={**facts["extra"], "placement": plans[i].to_dict()},
                         )
         return [r for r in results if r is not None]
+
+
+def _hub_revision(model: str, ref: str = "main") -> str | None:
+    """The commit ``ref`` of hub model ``model`` points to in the local Hugging Face cache.
+
+    Read from the cache's ``refs`` file (what ``from_pretrained`` resolves offline), without
+    network access; ``None`` when the model is not in the cache or huggingface_hub is
+    missing.
+    """
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return None
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + model.replace("/", "--"))
+    try:
+        return (folder / "refs" / ref).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None

@@ -3,6 +3,12 @@
 Imported only when a ``diffusers`` backend inpaints something. Loaded pipelines are kept in
 a small process-wide cache (keyed by model, pipeline kind, dtype, device and scheduler), so
 several backend objects for the same model share one copy of the weights.
+
+Diffusers pipelines and their schedulers are not thread-safe (a call sets the scheduler's
+timesteps and steps through them), so each loaded pipeline carries a lock and
+:func:`run_batch` holds it for the whole pipeline call: two threads that share a pipeline
+(one backend object, or two for the same model) take turns. Loading is serialised too, so
+two threads asking for the same model at once load it once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = ["LoadedPipeline", "clear_pipeline_cache", "load_pipeline", "run_batch
 _CACHE: OrderedDict[tuple[Any, ...], LoadedPipeline] = OrderedDict()
 _CACHE_SIZE = 2
 _LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
 
 
 @attrs.frozen
@@ -40,6 +47,7 @@ class LoadedPipeline:
         default_size: the pipeline's native square side (512, 768 or 1024).
         multiple_of: sides must be multiples of this (the VAE's scale, times 2 for Flux).
         accepted: the keyword arguments the pipeline's ``__call__`` takes.
+        lock: held by :func:`run_batch` around every call of ``pipe`` (one call at a time).
     """
 
     pipe: Any
@@ -50,6 +58,7 @@ class LoadedPipeline:
     default_size: int
     multiple_of: int
     accepted: frozenset[str]
+    lock: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
 
 
 def clear_pipeline_cache() -> None:
@@ -139,6 +148,31 @@ def load_pipeline(
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
+    with _LOAD_LOCK:  # one load at a time: a second caller for the same model reuses it
+        with _LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        loaded = _load_uncached(
+            model, diffusers, torch_dtype, dev, pipeline, scheduler, allow_download
+        )
+        with _LOCK:
+            _CACHE[key] = loaded
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return loaded
+
+
+def _load_uncached(
+    model: str,
+    diffusers: Any,
+    torch_dtype: Any,
+    dev: str,
+    pipeline: str,
+    scheduler: str | None,
+    allow_download: bool,
+) -> LoadedPipeline:
+    """Load a pipeline from a local folder or the hub cache, bypassing :data:`_CACHE`."""
     if Path(model).expanduser().exists():
         model_path = str(Path(model).expanduser())
     elif model.startswith((".", "/", "~")):
@@ -178,7 +212,7 @@ def load_pipeline(
     scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
     multiple = scale * 2 if pipeline == "flux-fill" else scale
     accepted = frozenset(inspect.signature(pipe.__call__).parameters)
-    loaded = LoadedPipeline(
+    return LoadedPipeline(
         pipe=pipe,
         kind=pipeline,
         class_name=type(pipe).__name__,
@@ -188,11 +222,6 @@ def load_pipeline(
         multiple_of=multiple,
         accepted=accepted,
     )
-    with _LOCK:
-        _CACHE[key] = loaded
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return loaded
 
 
 def run_batch(
@@ -213,7 +242,8 @@ def run_batch(
 
     Images go in as float ``(B, H, W, 3)`` in ``[0, 1]`` (three equal channels) and masks as
     float ``(B, H, W, 1)``; outputs come back as float (``output_type="np"``), the mean of
-    the three channels.
+    the three channels. The pipeline's lock is held for the call, so callers in several
+    threads take turns on a shared pipeline.
     """
     import torch
 
@@ -238,13 +268,45 @@ def run_batch(
     flags = []
     ignored = sorted(k for k, v in kwargs.items() if k not in loaded.accepted and v is not None)
     call = {k: v for k, v in kwargs.items() if k in loaded.accepted and v is not None}
+    with loaded.lock:
+        arr = _call_pipeline(loaded, call, pixels, mask_arr, generators, prompt, negative_prompt)
+    if "padding_mask_crop" in call:
+        flags.append("8-bit-roundtrip")
+    grey = arr.mean(axis=3) if arr.ndim == 4 else arr
+    if loaded.dtype in ("float16", "bfloat16"):
+        flags.append(f"{loaded.dtype}-inference")
+    facts = {
+        "flags": flags,
+        "extra": {
+            "pipeline_class": loaded.class_name,
+            "dtype": loaded.dtype,
+            "device": loaded.device,
+            "ignored_options": ignored,
+            "batch": batch,
+        },
+    }
+    return [np.ascontiguousarray(g, dtype=np.float32) for g in grey], facts
+
+
+def _call_pipeline(
+    loaded: LoadedPipeline,
+    call: dict[str, Any],
+    pixels: np.ndarray,
+    mask_arr: np.ndarray,
+    generators: list[Any],
+    prompt: str,
+    negative_prompt: str | None,
+) -> np.ndarray:
+    """The pipeline call(s) of :func:`run_batch`: float ``(B, H, W, C)`` outputs."""
+    import torch
+
+    batch = len(pixels)
     if "padding_mask_crop" in call:
         # The pipelines crop around the mask only for one PIL image at a time, with PIL
         # output: pixels go through 8 bits both ways, and the batch runs image by image.
         # (geometry="crop" does the same job at full precision.)
         from PIL import Image
 
-        flags.append("8-bit-roundtrip")
         parts = []
         for k in range(batch):
             one = dict(call)
@@ -267,17 +329,4 @@ def run_batch(
             call["mask_image"] = torch.from_numpy(mask_arr).permute(0, 3, 1, 2).contiguous()
         with torch.inference_mode():
             arr = np.asarray(loaded.pipe(**call).images, dtype=np.float32)
-    grey = arr.mean(axis=3) if arr.ndim == 4 else arr
-    if loaded.dtype in ("float16", "bfloat16"):
-        flags.append(f"{loaded.dtype}-inference")
-    facts = {
-        "flags": flags,
-        "extra": {
-            "pipeline_class": loaded.class_name,
-            "dtype": loaded.dtype,
-            "device": loaded.device,
-            "ignored_options": ignored,
-            "batch": batch,
-        },
-    }
-    return [np.ascontiguousarray(g, dtype=np.float32) for g in grey], facts
+    return arr

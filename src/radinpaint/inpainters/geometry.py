@@ -27,6 +27,11 @@ Modes (how the selected region is fitted to the backend's size):
 Region: with ``margin=None`` the region is the whole image; with ``margin=m`` it is the
 mask's bounding box grown by ``m`` pixels on each side, clipped to the image.
 
+Boxes: every box here (:func:`mask_bbox`, :attr:`Placement.region`) is
+``(x0, y0, x1, y1)`` in pixels with ``x1`` and ``y1`` end-exclusive, the same convention
+as :attr:`radinpaint.records.MaskComponent.box`: the box of ``array[y0:y1, x0:x1]``.
+Shapes stay ``(height, width)`` as in numpy.
+
 Exactness: pixels are float32 throughout (never 8-bit). Cropping and padding are exact, so a
 placement with ``scale == 1`` (``Placement.resamples`` is False) round-trips bit for bit.
 Resampling is not exact: downscaling uses area averaging (``cv2.INTER_AREA``), upscaling
@@ -40,7 +45,8 @@ marked source pixel, so an artifact is never lost to downscaling.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import attrs
 import numpy as np
@@ -60,13 +66,17 @@ Mode = Literal["letterbox", "squash", "crop"]
 
 
 def mask_bbox(mask: Mask | np.ndarray) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(y0, y1, x0, x1)`` (end-exclusive) of the marked pixels, or None."""
+    """Bounding box ``(x0, y0, x1, y1)`` of the marked pixels, or None when none is marked.
+
+    End-exclusive, like :attr:`~radinpaint.records.MaskComponent.box`: every marked pixel
+    lies in ``array[y0:y1, x0:x1]``.
+    """
     arr = mask.array if isinstance(mask, Mask) else np.asarray(mask, dtype=bool)
     rows = np.flatnonzero(arr.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(arr.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -107,11 +117,12 @@ def _resize_mask(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 class Placement:
     """Where a region of an image goes in a backend's input, and how to come back.
 
-    Build one with :func:`plan`. All boxes are end-exclusive.
+    Build one with :func:`plan`. Boxes are ``(x0, y0, x1, y1)``, end-exclusive (as
+    :attr:`~radinpaint.records.MaskComponent.box`); shapes are ``(height, width)``.
 
     Attributes:
         image_shape: ``(H, W)`` of the full image.
-        region: ``(y0, y1, x0, x1)``: the part of the image the backend sees.
+        region: ``(x0, y0, x1, y1)``: the part ``image[y0:y1, x0:x1]`` the backend sees.
         scaled_shape: ``(h, w)`` the region is resized to before padding.
         backend_shape: ``(Hb, Wb)`` of the backend's input (scaled region plus padding).
         offset: ``(top, left)`` where the scaled region sits in the backend input.
@@ -132,7 +143,7 @@ class Placement:
     @property
     def region_shape(self) -> tuple[int, int]:
         """``(h, w)`` of the region in the original image."""
-        y0, y1, x0, x1 = self.region
+        x0, y0, x1, y1 = self.region
         return y1 - y0, x1 - x0
 
     @property
@@ -149,8 +160,11 @@ class Placement:
     @property
     def is_identity(self) -> bool:
         """True when the backend sees the whole image unchanged."""
-        full = (0, self.image_shape[0], 0, self.image_shape[1])
-        return self.region == full and self.backend_shape == self.image_shape
+        return self._whole_image and self.backend_shape == self.image_shape
+
+    @property
+    def _whole_image(self) -> bool:
+        return self.region == (0, 0, self.image_shape[1], self.image_shape[0])
 
     def _check(self, array: np.ndarray, shape: tuple[int, int], what: str) -> None:
         if tuple(array.shape[:2]) != tuple(shape):
@@ -169,7 +183,7 @@ class Placement:
         """Full-size float pixels ``(H, W)`` -> the backend's input ``backend_shape``."""
         arr = np.asarray(array, dtype=np.float32)
         self._check(arr, self.image_shape, "image")
-        y0, y1, x0, x1 = self.region
+        x0, y0, x1, y1 = self.region
         scaled = resize(arr[y0:y1, x0:x1], self.scaled_shape)
         widths = self._pad_widths()
         if widths == ((0, 0), (0, 0)):
@@ -186,7 +200,7 @@ class Placement:
         """Full-size mask -> a boolean mask of ``backend_shape`` (padding never marked)."""
         arr = mask.array if isinstance(mask, Mask) else np.asarray(mask, dtype=bool)
         check_same_shape(self.image_shape, arr.shape, "mask given to Placement.mask_to_backend")
-        y0, y1, x0, x1 = self.region
+        x0, y0, x1, y1 = self.region
         scaled = _resize_mask(arr[y0:y1, x0:x1], self.scaled_shape)
         return np.pad(scaled, self._pad_widths(), mode="constant", constant_values=False)
 
@@ -207,8 +221,7 @@ class Placement:
         top, left = self.offset
         h, w = self.scaled_shape
         region = resize(arr[top : top + h, left : left + w], self.region_shape)
-        y0, y1, x0, x1 = self.region
-        if (y0, y1, x0, x1) == (0, self.image_shape[0], 0, self.image_shape[1]):
+        if self._whole_image:
             return np.ascontiguousarray(region, dtype=np.float32)
         if base is None:
             raise InvalidInputError(
@@ -217,11 +230,12 @@ class Placement:
             )
         out = np.array(base, dtype=np.float32, copy=True)
         self._check(out, self.image_shape, "base")
+        x0, y0, x1, y1 = self.region
         out[y0:y1, x0:x1] = region
         return out
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready description (for a result's ``extra``)."""
+        """JSON-ready description (for a result's ``extra``); :meth:`from_dict` reads it."""
         return {
             "image_shape": list(self.image_shape),
             "region": list(self.region),
@@ -230,7 +244,35 @@ class Placement:
             "offset": list(self.offset),
             "mode": self.mode,
             "pad": self.pad,
+            "pad_value": self.pad_value,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Placement:
+        """The placement :meth:`to_dict` described (``region`` is ``(x0, y0, x1, y1)``)."""
+
+        def pair(key: str) -> tuple[int, int]:
+            a, b = data[key]
+            return int(a), int(b)
+
+        try:
+            x0, y0, x1, y1 = (int(v) for v in data["region"])
+            return cls(
+                image_shape=pair("image_shape"),
+                region=(x0, y0, x1, y1),
+                scaled_shape=pair("scaled_shape"),
+                backend_shape=pair("backend_shape"),
+                offset=pair("offset") if "offset" in data else (0, 0),
+                mode=str(data.get("mode", "letterbox")),
+                pad=str(data.get("pad", "reflect")),
+                pad_value=float(data.get("pad_value", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"not a placement description ({type(exc).__name__}: {exc})",
+                input=dict(data) if isinstance(data, Mapping) else data,
+                fix="pass a dict made by Placement.to_dict",
+            ) from exc
 
 
 def _as_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -254,9 +296,12 @@ def _crop_window(
     box: tuple[int, int, int, int],
     size: tuple[int, int],
 ) -> tuple[int, int, int, int]:
-    """A window of ``size`` (or larger, same aspect) centred on ``box``, inside the image."""
+    """A window of ``size`` (or larger, same aspect) centred on ``box``, inside the image.
+
+    ``box`` and the window are ``(x0, y0, x1, y1)``; ``image_shape`` and ``size`` ``(h, w)``.
+    """
     H, W = image_shape
-    bh, bw = box[1] - box[0], box[3] - box[2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
     grow = max(1.0, bh / size[0], bw / size[1])
     wh = min(H, math.ceil(size[0] * grow))
     ww = min(W, math.ceil(size[1] * grow))
@@ -265,9 +310,9 @@ def _crop_window(
         start = (lo + hi) // 2 - extent // 2
         return int(min(max(start, 0), limit - extent))
 
-    y0 = place(box[0], box[1], wh, H)
-    x0 = place(box[2], box[3], ww, W)
-    return y0, y0 + wh, x0, x0 + ww
+    y0 = place(box[1], box[3], wh, H)
+    x0 = place(box[0], box[2], ww, W)
+    return x0, y0, x0 + ww, y0 + wh
 
 
 def plan(
@@ -335,15 +380,15 @@ def plan(
                 fix="handle empty masks before planning (return the input flagged 'empty-mask')",
             )
         m = margin or 0
-        box = (max(0, box[0] - m), min(H, box[1] + m), max(0, box[2] - m), min(W, box[3] + m))
+        box = (max(0, box[0] - m), max(0, box[1] - m), min(W, box[2] + m), min(H, box[3] + m))
 
     if mode == "crop":
         # without a size: the native crop, sides rounded up by padding below
         region = box if target is None else _crop_window((H, W), box, target)  # type: ignore[arg-type]
     else:
-        region = box if box is not None else (0, H, 0, W)
+        region = box if box is not None else (0, 0, W, H)
     assert region is not None
-    rh, rw = region[1] - region[0], region[3] - region[2]
+    rh, rw = region[3] - region[1], region[2] - region[0]
 
     if target is not None:
         if mode == "squash":

@@ -1,7 +1,9 @@
 """Plugin module of the ``openai`` inpainter (OpenAI image edits).
 
 Importing this module is cheap: the openai SDK is imported only when a backend sends
-something (see :mod:`radinpaint.inpainters.openai_backend`).
+something (see :mod:`radinpaint.inpainters.openai_backend`). The built backend declares its
+capabilities (connection limit, images per call, secret options, spend ledger) with its
+``capabilities()``.
 """
 
 from __future__ import annotations
@@ -19,4 +21,5 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "openai",
         OpenAIInpainter,
         summary="OpenAI image edits (gpt-image-*); study preset replays the reference study",
+        capabilities=lambda backend: backend.capabilities(),
     )

@@ -31,6 +31,7 @@ in :mod:`.ratelimit`; prices in :mod:`.openai_pricing`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -44,12 +45,15 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import (
     BackendError,
     ExternalUploadNotAllowedError,
     InvalidInputError,
 )
-from ..records import InpaintRequest, InpaintResult
+from ..inpaint_calls import error_text
+from ..ledger import SpendLedger
+from ..records import InpaintFailure, InpaintRequest, InpaintResult
 from .base import unchanged_result
 from .compositing import check_compositing
 from .openai_presets import (
@@ -123,9 +127,15 @@ class OpenAIInpainter:
             is not sent (:class:`~radinpaint.errors.BudgetExceededError`).
         prices: USD per million tokens for a model missing from the price table.
         check_model: ask ``GET /v1/models/{model}`` once before the first edit.
-        cache_dir: a :class:`~radinpaint.cache.ResultCache` folder each finished result is
-            written to at once (under the key :func:`~radinpaint.cache.inpaint_cached`
-            uses), so a budget stop or a failure loses nothing already paid for.
+        spend_ledger: a JSON-lines file that books every call's images and cost (billed
+            timeouts included); a new backend on the same file starts from what it holds,
+            so ``max_images``/``max_usd`` span runs. ``None``: this object only.
+
+    Each call's requests come back as results, or as
+    :class:`~radinpaint.records.InpaintFailure` records when that call failed for good:
+    one refused call never discards the images other calls delivered. Run it through
+    :func:`~radinpaint.cache.inpaint_cached` or an evaluation, which store each call's
+    results as it returns, so nothing paid for is lost or paid again.
     """
 
     name: ClassVar[str] = "openai"
@@ -152,7 +162,7 @@ class OpenAIInpainter:
     max_usd: float | None = None
     prices: dict[str, float] | None = None
     check_model: bool = False
-    cache_dir: str | None = None
+    spend_ledger: str | None = None
     _clock: Callable[[], float] = attrs.field(init=False, default=time.monotonic, repr=False)
     _sleep: Callable[[float], None] = attrs.field(init=False, default=time.sleep, repr=False)
     _client: Any = attrs.field(init=False, default=None, repr=False)
@@ -194,7 +204,9 @@ class OpenAIInpainter:
         check_compositing(str(self.compositing))
         if self.max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
-        self._budget = Budget(self.max_images, self.max_usd)
+        from ..ledger import SpendLedger
+
+        self._budget = Budget(self.max_images, self.max_usd, SpendLedger(self.spend_ledger))
         # shared by every inpaint() call, so concurrent callers stay within the bound too
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
 
@@ -218,10 +230,30 @@ class OpenAIInpainter:
             "dry_run": self.dry_run,
         }
 
+    def capabilities(self) -> Capabilities:
+        """What this backend declares: an outside service, one API call per batch of ``n``.
+
+        Seed-dependent, ``max_concurrency`` calls at once, ``batch_size = n`` (so each API
+        call's images are cached as it returns), fingerprint of the resolved options, the
+        API key secret, and the spend ledger that books every billed image.
+        """
+        from ..cache import canonical_json
+
+        fingerprint = hashlib.sha256(canonical_json(self.options()).encode()).hexdigest()[:20]
+        return Capabilities(
+            deterministic=False,
+            max_concurrency=self.max_concurrency,
+            batch_size=int(self.n),  # type: ignore[arg-type]
+            device="api",
+            fingerprint=fingerprint,
+            secret_options=frozenset({"api_key"}),
+            ledger=self._budget.ledger,
+        )
+
     @property
-    def batch_size(self) -> int:
-        """Requests to hand over per :meth:`inpaint` call to keep every call slot busy."""
-        return max(8, 2 * self.max_concurrency * int(self.n))  # type: ignore[arg-type]
+    def ledger(self) -> SpendLedger:
+        """The account of every call this backend object made (see ``spend_ledger``)."""
+        return self._budget.ledger
 
     @property
     def spent_usd(self) -> float:
@@ -261,7 +293,7 @@ class OpenAIInpainter:
             return plan(shape, request.mask, size=_parse_size(str(self.size)), mode="crop")
         from .geometry import mask_bbox
 
-        y0, y1, x0, x1 = mask_bbox(request.mask)  # type: ignore[misc]
+        x0, y0, x1, y1 = mask_bbox(request.mask)  # type: ignore[misc]
         bh, bw = y1 - y0, x1 - x0
         if bh <= 1024 and bw <= 1024:
             best = (1024, 1024)  # the cheapest size; the artifacts fit at native resolution
@@ -282,25 +314,12 @@ class OpenAIInpainter:
             prompt=call.prompt,
         )
 
-    def estimate(self, requests: Sequence[InpaintRequest]) -> CostEstimate:
+    def estimate(self, requests: Sequence[InpaintRequest], *, cached: int = 0) -> CostEstimate:
         """How many calls and images ``requests`` need and what they would cost; sends nothing.
 
-        Requests already in ``cache_dir`` are counted as cached and not priced.
+        ``cached``: how many further requests a cache already holds (reported, not priced).
         """
         requests = list(requests)
-        cached = 0
-        if self.cache_dir is not None:
-            from ..cache import ResultCache, backend_options
-
-            cache = ResultCache(self.cache_dir)
-            opts = backend_options(self)
-            todo = []
-            for r in requests:
-                if cache.get(cache.key(self.name, opts, r)) is not None:
-                    cached += 1
-                else:
-                    todo.append(r)
-            requests = todo
         calls = self._calls(requests)
         usd: float | None = 0.0
         for call in calls:
@@ -353,16 +372,16 @@ class OpenAIInpainter:
                 self._model_checked = True
             return self._client
 
-    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
-        """Inpaint every request (variants of one case share API calls); results in order.
+    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult | InpaintFailure]:
+        """Inpaint every request (variants of one case share API calls); one answer each.
+
+        A request whose call failed for good (a refusal, retries used up), or that was not
+        sent because an earlier failure stops everything (budget spent, model gone), gets an
+        :class:`~radinpaint.records.InpaintFailure`; the other calls' results are kept.
 
         Raises:
             ExternalUploadNotAllowedError: no opt-in; nothing was sent.
-            BudgetExceededError: the next call could pass the budget; it was not sent.
-                ``exc.results`` holds the results finished before (``None`` elsewhere),
-                and they are in ``cache_dir`` when one is set.
-            ModelUnavailableError: the model is unknown or retired.
-            BackendError: a call failed for good (also with ``exc.results``).
+            ModelUnavailableError: ``check_model`` found the model unknown or retired.
         """
         requests = list(requests)
         options = self.options()
@@ -377,10 +396,16 @@ class OpenAIInpainter:
             self._check_upload()
             self._ensure_client()
             self._run_calls(calls, state, options)
-        if state.error is not None:
-            state.error.results = list(state.results)  # type: ignore[attr-defined]
-            raise state.error
-        return [r for r in state.results if r is not None]
+        out: list[InpaintResult | InpaintFailure] = []
+        for request, answer in zip(requests, state.results, strict=True):
+            if answer is None:  # never sent: an earlier failure stopped the run
+                reason = error_text(state.error) if state.error is not None else "not sent"
+                fatal = state.error is not None and _fatal(state.error)
+                answer = InpaintFailure.for_request(
+                    request, f"not sent: {reason}", retryable=not fatal, fatal=fatal
+                )
+            out.append(answer)
+        return out
 
     def _dry_run(
         self,
@@ -410,11 +435,6 @@ class OpenAIInpainter:
         self, calls: list[_Call], state: _PartialFailure, options: dict[str, Any]
     ) -> None:
         slots = self._slots
-        cache = None
-        if self.cache_dir is not None:
-            from ..cache import ResultCache
-
-            cache = ResultCache(self.cache_dir)
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             futures: list[Future[None]] = []
             for call in calls:
@@ -436,11 +456,17 @@ class OpenAIInpainter:
                     call: _Call = call, placement: Any = placement, est: Any = estimate
                 ) -> None:
                     try:
-                        self._run_one(call, placement, est, state, options, cache)
+                        self._run_one(call, placement, est, state, options)
                     except BaseException as exc:
                         # One bad item (a refused image, a call that kept failing) does not
                         # stop the others; a spent budget, a gone model or bad credentials do.
-                        state.fail(exc, stop=not isinstance(exc, BackendError) or _fatal(exc))
+                        fatal = not isinstance(exc, BackendError) or _fatal(exc)
+                        with state.lock:
+                            for i, r in zip(call.indices, call.requests, strict=True):
+                                state.results[i] = InpaintFailure.for_request(
+                                    r, error_text(exc), retryable=not fatal, fatal=fatal
+                                )
+                        state.fail(exc, stop=fatal)
                     finally:
                         slots.release()
 
@@ -455,7 +481,6 @@ class OpenAIInpainter:
         estimate: float | None,
         state: _PartialFailure,
         options: dict[str, Any],
-        cache: Any,
     ) -> None:
         from .openai_client import call_with_retries, decode_image, encode_mask_png, encode_rgb_png
 
@@ -483,7 +508,7 @@ class OpenAIInpainter:
 
         def on_timeout() -> None:
             # The server may have finished (and billed) the timed-out attempt: count it.
-            self._budget.settle(call.n, estimate, None)
+            self._budget.settle(call.n, estimate, None, failed=True, what=call.what + " (timeout)")
             held["reserved"] = False
             self._budget.reserve(call.n, estimate, what=call.what + " (retry after timeout)")
             held["reserved"] = True
@@ -513,7 +538,7 @@ class OpenAIInpainter:
             raise
         seconds = time.perf_counter() - start
         cost = cost_from_usage(price_for(str(self.model), self.prices), response.usage)
-        self._budget.settle(call.n, estimate, cost)
+        self._budget.settle(call.n, estimate, cost, what=call.what)
         data = list(response.data or [])
         if len(data) < call.n:
             raise BackendError(
@@ -530,7 +555,6 @@ class OpenAIInpainter:
             attempts,
             state,
             options,
-            cache,
             decode_image,
         )
 
@@ -546,15 +570,12 @@ class OpenAIInpainter:
         attempts: int,
         state: _PartialFailure,
         options: dict[str, Any],
-        cache: Any,
         decode: Callable[[str], np.ndarray],
     ) -> None:
-        from ..cache import backend_options
         from .base import finish_result
         from .geometry import resize
         from .openai_pricing import usage_to_dict
 
-        cache_options = backend_options(self)
         size = _size_text(placement.backend_shape)
         per_cost = (cost if cost is not None else (estimate or 0.0)) / call.n
         flags = ["8-bit-roundtrip"]
@@ -593,7 +614,5 @@ class OpenAIInpainter:
                     "api_seed": None,
                 },
             )
-            if cache is not None:
-                cache.put(cache.key(self.name, cache_options, request), result)
             with state.lock:
                 state.results[i] = result

@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
@@ -111,16 +110,12 @@ def decode_image(b64: str) -> np.ndarray:
 
 
 def redact_url(url: str | None) -> str | None:
-    """A URL without any ``user:password@`` part (safe to record)."""
+    """A URL without ``user:password@`` and with secret query values masked (safe to record)."""
     if not url:
         return url
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    from ..scrub import redact_url as scrub_url
+
+    return scrub_url(url)
 
 
 def make_client(*, api_key: str | None, base_url: str | None, timeout: float) -> Any:
@@ -261,8 +256,11 @@ def call_with_retries(
     """Run ``send()`` with rate limiting and retries; return ``(response, attempts)``.
 
     Every attempt first takes ``tokens`` from ``bucket``. Retried: timeouts, connection
-    errors, 408, 409, 429 and 5xx. A 429 pauses the whole bucket for the wait, so other
-    workers back off too. ``on_timeout`` is called after each timed-out attempt (the
+    errors, 408, 409, 429 and 5xx, at most ``policy.max_retries`` times. Each wait is drawn
+    afresh by :meth:`RetryPolicy.delay` (exponential backoff with full jitter, at least the
+    server's ``Retry-After``), so concurrent callers do not retry in lock-step. A 429 pauses
+    the whole bucket for the wait, so other workers back off too; other failures make only
+    this caller ``sleep``. ``on_timeout`` is called after each timed-out attempt (the
     server may have done, and billed, the work). Other errors are mapped by
     :func:`map_api_error` and raised at once.
     """

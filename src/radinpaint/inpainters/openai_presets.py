@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ..errors import BudgetExceededError, InvalidInputError, ModelUnavailableError
-from ..records import InpaintRequest, InpaintResult
+from ..records import InpaintFailure, InpaintRequest, InpaintResult
 
 __all__ = [
     "ALLOW_UPLOAD_ENV",
@@ -123,7 +123,7 @@ class _PartialFailure:
     """Collects results and the first error of a concurrent run."""
 
     def __init__(self, size: int) -> None:
-        self.results: list[InpaintResult | None] = [None] * size
+        self.results: list[InpaintResult | InpaintFailure | None] = [None] * size
         self.error: BaseException | None = None
         self.lock = threading.Lock()
         self.stop = threading.Event()

@@ -5,22 +5,39 @@ threads of one backend. A 429 answer seen by one thread pauses *all* of them (th
 ``Retry-After`` applies to the account, not to one connection), a retry must take a fresh
 token from the same rate limiter as first attempts, and the budget must reserve money before
 a call and settle it after, so that concurrent calls can never together overspend. Generic
-retry libraries (tenacity, backoff) retry one call in isolation and know nothing of the
-other two; the openai SDK's built-in retries bypass the rate limiter and the budget, and
-refuse ``Retry-After`` values above two minutes. Every clock and sleep is injectable, so the
-tests check behaviour with a fake clock rather than wall time.
+retry loops (tenacity's ``Retrying``, backoff) retry one call in isolation and know nothing
+of the other two; the openai SDK's built-in retries bypass the rate limiter and the budget,
+and refuse ``Retry-After`` values above two minutes. Every clock and sleep is injectable, so
+the tests check behaviour with a fake clock rather than wall time.
+
+How long a retry waits (:meth:`RetryPolicy.delay`): exponential backoff with *full jitter*,
+drawn by tenacity's ``wait_random_exponential``: before retry ``k`` (0-based) the wait is a
+uniform random draw from ``[0, min(base_delay * 2**k, max_delay)]``. The draw is fresh for
+every retry of every call (it is not seeded), so workers whose calls fail at the same moment
+spread their retries out instead of all coming back at the same instant. When the server
+sends ``Retry-After`` (or ``retry-after-ms``) that is a lower bound: the wait is the larger
+of it and the draw, never above ``max_delay``. Retry timing is not part of any result, so
+nothing is lost by it not being reproducible.
+
+What happens during the wait (:func:`~radinpaint.inpainters.openai_client.call_with_retries`):
+after a 429 the whole :class:`TokenBucket` is paused for the wait, so every worker of the
+backend backs off, not just the one that saw it; after a 5xx, a timeout or a connection error
+only the failing call sleeps. A timed-out call may have been done, and billed, by the server:
+it is booked against the :class:`Budget` and the retry reserves anew. Every attempt, first or
+retry, takes its tokens from the same bucket.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
-from ..errors import BudgetExceededError, InvalidInputError
+from ..errors import BudgetExceededError, InvalidInputError, require
+from ..ledger import SpendLedger
 
 __all__ = ["Budget", "RetryPolicy", "TokenBucket"]
 
@@ -109,29 +126,46 @@ class TokenBucket:
 class RetryPolicy:
     """When and how long to wait before trying a failed call again.
 
-    Waits ``Retry-After`` when the server gives one (capped at ``max_delay``), else an
-    exponential backoff ``base_delay * 2**attempt`` capped at ``max_delay`` with "full
-    jitter" (a uniform draw from ``[delay/2, delay]``) from a seeded generator.
+    Exponential backoff with full jitter: before retry ``attempt`` (0-based) the wait is a
+    fresh uniform draw from ``[0, min(base_delay * 2**attempt, max_delay)]`` (tenacity's
+    ``wait_random_exponential``, not seeded, so concurrent callers do not retry in
+    lock-step). A server's ``Retry-After`` is a lower bound on the wait; no wait exceeds
+    ``max_delay``.
 
     Attributes:
         max_retries: retries after the first attempt (0 = never retry).
-        base_delay: seconds before the first retry without ``Retry-After``.
+        base_delay: the ceiling, in seconds, of the first retry's random wait; each later
+            retry doubles it.
         max_delay: the longest wait between attempts, in seconds.
-        seed: seeds the jitter.
     """
 
     max_retries: int = 5
     base_delay: float = 1.0
     max_delay: float = 120.0
-    seed: int = 0
+
+    @property
+    def wait(self) -> Any:
+        """The tenacity wait strategy that draws the jittered backoff."""
+        tenacity: Any = require("tenacity", extra="openai", purpose="retries of remote calls")
+        return tenacity.wait_random_exponential(multiplier=self.base_delay, max=self.max_delay)
+
+    def ceiling(self, attempt: int) -> float:
+        """The top of the random wait before retry number ``attempt`` (0-based)."""
+        return min(self.base_delay * 2.0 ** min(attempt, 1023), self.max_delay)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        """Seconds to wait before retry number ``attempt`` (0-based), drawn afresh each call.
+
+        A uniform draw from ``[0, ceiling(attempt)]``, raised to ``retry_after`` when the
+        server sent one, and never above ``max_delay``.
+        """
+        tenacity: Any = require("tenacity", extra="openai", purpose="retries of remote calls")
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+        state.attempt_number = attempt + 1  # tenacity counts attempts from 1
+        drawn = float(self.wait(state))
         if retry_after is not None and retry_after >= 0:
-            return min(float(retry_after), self.max_delay)
-        top = min(self.base_delay * (2.0**attempt), self.max_delay)
-        jitter = random.Random(self.seed * 1_000_003 + attempt).uniform(0.5, 1.0)
-        return top * jitter
+            drawn = max(drawn, float(retry_after))
+        return min(max(0.0, drawn), self.max_delay)
 
 
 @attrs.define
@@ -150,11 +184,20 @@ class Budget:
 
     max_images: int | None = None
     max_usd: float | None = None
-    spent_images: int = attrs.field(init=False, default=0)
-    spent_usd: float = attrs.field(init=False, default=0.0)
+    ledger: SpendLedger = attrs.field(factory=SpendLedger)
     _held_images: int = attrs.field(init=False, default=0)
     _held_usd: float = attrs.field(init=False, default=0.0)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
+
+    @property
+    def spent_images(self) -> int:
+        """Images booked in the ledger (over every run that shares its file)."""
+        return self.ledger.all_time().images
+
+    @property
+    def spent_usd(self) -> float:
+        """US dollars booked in the ledger (over every run that shares its file)."""
+        return self.ledger.all_time().usd
 
     def describe_spent(self) -> str:
         """What has been spent so far, in words."""
@@ -196,13 +239,25 @@ class Budget:
             self._held_images += images
             self._held_usd += usd or 0.0
 
-    def settle(self, images: int, usd_reserved: float | None, usd_actual: float | None) -> None:
-        """Turn a reservation into spending (``usd_actual`` or, if unknown, the estimate)."""
+    def settle(
+        self,
+        images: int,
+        usd_reserved: float | None,
+        usd_actual: float | None,
+        *,
+        failed: bool = False,
+        what: str = "",
+    ) -> None:
+        """Turn a reservation into spending (``usd_actual`` or, if unknown, the estimate).
+
+        ``failed``: the images were (or may have been) generated and billed but not delivered
+        (a timed-out call); they are booked all the same.
+        """
+        usd = usd_actual if usd_actual is not None else (usd_reserved or 0.0)
         with self._lock:
             self._held_images -= images
             self._held_usd -= usd_reserved or 0.0
-            self.spent_images += images
-            self.spent_usd += usd_actual if usd_actual is not None else (usd_reserved or 0.0)
+            self.ledger.book(images, usd, failed=failed, what=what)
 
     def release(self, images: int, usd_reserved: float | None) -> None:
         """Cancel a reservation (the call failed before anything was generated)."""

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
+from ..errors import InvalidInputError
 from ..records import Case, Mask, MaskComponent, Radiograph
 from ._base import MIN_SIDE, check_dilate, finish_mask, radiographs, resize_to
 
@@ -186,7 +187,11 @@ def segment_hand(image: Radiograph) -> Mask:
     import cv2
 
     if not isinstance(image, Radiograph):
-        raise TypeError(f"segment_hand takes a Radiograph, got {type(image).__name__}")
+        raise InvalidInputError(
+            f"segment_hand takes a Radiograph, got {type(image).__name__}",
+            input=type(image).__name__,
+            fix="wrap pixels first: Radiograph.from_float(array) or Radiograph.from_uint(array)",
+        )
     h, w = image.shape
     if min(h, w) < MIN_SIDE:
         return Mask(np.zeros((h, w), dtype=bool), "hand")

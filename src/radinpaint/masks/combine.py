@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..protocols import MaskProvider
 from ..records import Case, Mask, Radiograph, check_same_shape
@@ -33,6 +34,7 @@ __all__ = [
     "DilatedMasks",
     "IntersectionMasks",
     "UnionMasks",
+    "combined_capabilities",
     "dilated",
     "intersection",
     "parse_provider_spec",
@@ -68,6 +70,36 @@ def parse_provider_spec(spec: object) -> MaskProvider:
     raise InvalidInputError(
         f"cannot build a mask provider from {spec!r}",
         fix="give a provider name, 'name:key=value', a mapping or a provider object",
+    )
+
+
+def combined_capabilities(provider: Any) -> Capabilities:
+    """What a combination of providers (``union``, ``intersection``) may declare.
+
+    Deterministic when every provider is; as many concurrent calls and as large batches as
+    the most limited provider allows; the first device other than the CPU any provider
+    uses; a fingerprint over the providers' own fingerprints (empty when none has one).
+    """
+    import hashlib
+    import json
+
+    from ..registry import capabilities_of
+
+    parts = [(p, capabilities_of("mask_provider", p)) for p in provider.providers]
+    if not parts:
+        return Capabilities(deterministic=True)
+    devices = [c.device for _, c in parts if c.device != "cpu"]
+    fingerprint = ""
+    if any(c.fingerprint for _, c in parts):
+        named = [[str(getattr(p, "name", "")), c.fingerprint] for p, c in parts]
+        fingerprint = hashlib.sha256(json.dumps(named).encode()).hexdigest()
+    return Capabilities(
+        deterministic=all(c.deterministic for _, c in parts),
+        max_concurrency=min(c.max_concurrency for _, c in parts),
+        batch_size=min(c.batch_size for _, c in parts),
+        device=devices[0] if devices else "cpu",
+        fingerprint=fingerprint,
+        secret_options=frozenset().union(*(c.secret_options for _, c in parts)),
     )
 
 

@@ -3,7 +3,8 @@
 For a :class:`~radinpaint.records.Case` with an ``artifact_mask`` (phantoms, annotated data)
 that mask is returned. Otherwise the provider looks for a mask file beside the image's
 source: ``<stem>_mask.png`` (or any suffix in ``suffixes``) in the image's folder, or a file
-of the same stem in ``directory`` when one is given.
+of the same stem in ``directory`` when one is given. Like every provider it takes ``dilate``,
+a margin in pixels added around the mask found.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import attrs
 from ..errors import MissingLabelError
 from ..protocols import as_case
 from ..records import Case, Mask, Radiograph, check_same_shape
+from ._base import check_dilate, finish_mask
 
 __all__ = ["GroundTruthMasks"]
 
@@ -31,13 +33,18 @@ class GroundTruthMasks:
             ``None``, masks are looked for beside each image.
         suffixes: stem suffixes tried beside each image (``scan.png`` -> ``scan_mask.png``).
         missing: ``"error"`` (default) or ``"empty"`` (no mask found -> empty mask).
+        dilate: margin in pixels added around the mask (default 0: the mask as it is).
     """
 
     directory: str | None = None
     suffixes: tuple[str, ...] = attrs.field(default=("_mask", ".mask"), converter=tuple)
     missing: str = attrs.field(default="error", validator=attrs.validators.in_(("error", "empty")))
+    dilate: int = 0
 
     name = "ground-truth"
+
+    def __attrs_post_init__(self) -> None:
+        self.dilate = check_dilate(self.dilate, self.name)
 
     def _candidates(self, source: Path) -> list[Path]:
         if self.directory is not None:
@@ -77,4 +84,7 @@ class GroundTruthMasks:
 
     def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
         """One mask per item (see the class docstring for where it comes from)."""
-        return [self._one(as_case(item, i)) for i, item in enumerate(items)]
+        found = [self._one(as_case(item, i)) for i, item in enumerate(items)]
+        if self.dilate == 0:
+            return found
+        return [finish_mask(m.array, m.source, m.components, self.dilate) for m in found]

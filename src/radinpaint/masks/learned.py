@@ -13,7 +13,8 @@ fine-tune on a few real masks::
 Images are letterboxed (aspect kept, zero padding after normalisation) to ``input_size``
 pixels a side, normalised to zero mean and unit variance, and the predicted probability map
 is cropped and resized back to the image's own shape. torch is imported only when a model is
-built or loaded.
+built or loaded; :meth:`LearnedMasks.capabilities` fingerprints the weights from the files'
+bytes without loading them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from typing import Any
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import CheckpointError, InvalidInputError, MissingLabelError
+from ..fingerprint import fingerprint_files
 from ..records import Case, Mask, MaskComponent, Radiograph
 from ._base import MIN_SIDE, check_dilate, finish_mask, radiographs
 
@@ -136,21 +139,30 @@ def _config_path(weights: Path) -> Path:
 
 
 _cache_lock = threading.Lock()
-_cache: dict[str, TrainedMaskNet] = {}
+_cache: dict[tuple[Any, ...], TrainedMaskNet] = {}
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def load_mask_net(weights: str | Path | None = None) -> TrainedMaskNet:
     """Load a mask network from safetensors + JSON (the packaged one by default).
 
-    Loading never unpickles. Raises :class:`~radinpaint.errors.CheckpointError` when the
-    files are missing or do not match.
+    Loading never unpickles. Loaded networks are kept per process while their files are
+    unchanged (a network retrained into the same file is loaded again). Raises
+    :class:`~radinpaint.errors.CheckpointError` when the files are missing or do not match.
     """
     path = Path(weights) if weights is not None else PACKAGED_WEIGHTS
-    key = str(path.resolve())
+    cfg_path = _config_path(path)
+    key = (str(path.resolve()), _file_state(path), _file_state(cfg_path))
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-        cfg_path = _config_path(path)
         if not path.is_file() or not cfg_path.is_file():
             raise CheckpointError(
                 f"mask network weights or config not found ({path.name}, {cfg_path.name})",
@@ -173,6 +185,8 @@ def load_mask_net(weights: str | Path | None = None) -> TrainedMaskNet:
             ) from None
         model.eval()
         net = TrainedMaskNet(model, config)
+        for stale in [k for k in _cache if k[0] == key[0]]:
+            del _cache[stale]
         _cache[key] = net
         return net
 
@@ -371,6 +385,37 @@ class LearnedMasks:
     batch_size: int = 8
 
     name = "learned"
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file used (the packaged one when ``weights`` is None)."""
+        return Path(self.weights) if self.weights is not None else PACKAGED_WEIGHTS
+
+    def capabilities(self) -> Capabilities:
+        """What this provider declares to the evaluation (see :class:`Capabilities`).
+
+        Deterministic; one call at a time (a torch module); ``batch_size`` images per
+        forward pass, on the CPU. The fingerprint hashes the weights file and its JSON
+        config from their bytes (nothing is loaded).
+
+        Raises:
+            CheckpointError: the weights file or its config is missing.
+        """
+        path = self.weights_path
+        cfg = _config_path(path)
+        if not path.is_file() or not cfg.is_file():
+            raise CheckpointError(
+                f"mask network weights or config not found ({path.name}, {cfg.name})",
+                input=str(path),
+                fix="give the .safetensors written by save_mask_net (its .json beside it)",
+            )
+        return Capabilities(
+            deterministic=True,
+            max_concurrency=1,
+            batch_size=self.batch_size,
+            device="cpu",
+            fingerprint=fingerprint_files([path, cfg]),
+        )
 
     def __attrs_post_init__(self) -> None:
         self.dilate = check_dilate(self.dilate, self.name)

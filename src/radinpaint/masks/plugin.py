@@ -1,8 +1,36 @@
-"""Registers the built-in mask providers."""
+"""Registers the built-in mask providers and what each declares.
+
+Every provider is deterministic. The classical ones (``ground-truth``, ``markers``,
+``hand``) are pure numpy/OpenCV functions of their input that write no state, so two
+threads may share one object; ``ocr`` shares one detector engine per process and is called
+one call at a time; ``union`` and ``intersection`` declare what all their providers
+allow; ``learned`` declares its own (device, batch size, weights' fingerprint).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..capabilities import Capabilities
 from ..hookspecs import Register, hookimpl
+
+__all__ = ["CLASSICAL_MASK_CAPABILITIES", "OCR_CAPABILITIES"]
+
+CLASSICAL_MASK_CAPABILITIES = Capabilities(deterministic=True, max_concurrency=2, device="cpu")
+"""``ground-truth``, ``markers`` and ``hand``: deterministic, thread-safe, on the CPU."""
+
+OCR_CAPABILITIES = Capabilities(deterministic=True, max_concurrency=1, device="cpu")
+"""``ocr``: deterministic; one call at a time (the detector engine is shared)."""
+
+
+def _learned(backend: Any) -> Capabilities:
+    return backend.capabilities()
+
+
+def _combined(backend: Any) -> Capabilities:
+    from .combine import combined_capabilities
+
+    return combined_capabilities(backend)
 
 
 @hookimpl
@@ -19,22 +47,41 @@ def radinpaint_register_mask_providers(register: Register) -> None:
         "ground-truth",
         GroundTruthMasks,
         summary="The case's own artifact mask, or mask files beside the images",
+        capabilities=CLASSICAL_MASK_CAPABILITIES,
     )
     register(
         "markers",
         MarkerDetector,
         summary="Lead marker plates, letters, rulers and burned-in text (classical detector)",
+        capabilities=CLASSICAL_MASK_CAPABILITIES,
     )
-    register("hand", HandMasks, summary="The hand and forearm (anatomy to keep), classical")
+    register(
+        "hand",
+        HandMasks,
+        summary="The hand and forearm (anatomy to keep), classical",
+        capabilities=CLASSICAL_MASK_CAPABILITIES,
+    )
     register(
         "ocr",
         OcrTextDetector,
         summary="Burned-in text found by RapidOCR's detector (extra: radinpaint[ocr])",
+        capabilities=OCR_CAPABILITIES,
     )
     register(
         "learned",
         LearnedMasks,
         summary="Small U-Net trained on phantoms (or your masks: train_mask_net)",
+        capabilities=_learned,
     )
-    register("union", UnionMasks, summary="Pixels any of several providers masks")
-    register("intersection", IntersectionMasks, summary="Pixels all of several providers mask")
+    register(
+        "union",
+        UnionMasks,
+        summary="Pixels any of several providers masks",
+        capabilities=_combined,
+    )
+    register(
+        "intersection",
+        IntersectionMasks,
+        summary="Pixels all of several providers mask",
+        capabilities=_combined,
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 import numpy as np
 
+from ..errors import InvalidInputError
 from ..records import Mask, MaskComponent, check_same_shape
 
 __all__ = [
@@ -88,7 +89,11 @@ def region_mask(
         x0, y0, x1, y1 = (int(v) for v in box)
         out[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = 1
     else:
-        raise ValueError("give a box or a polygon")
+        raise InvalidInputError(
+            f"region_mask of shape {tuple(shape)} needs a box or a polygon, got neither",
+            input="region_mask(box=None, polygon=None)",
+            fix="pass box=(x0, y0, x1, y1) or polygon=[(x, y), ...]",
+        )
     return out > 0
 
 

@@ -24,6 +24,10 @@ The reference study's protocol:
     :func:`study_scores`, :func:`study_bootstrap_ci`, :func:`study_mean_over_variants`,
     :func:`study_histograms`.
 
+Every point statistic (MAE, RMSE, bias, AUC, accuracy, means over variants, SDs) has one
+implementation, in :mod:`radinpaint.metrics.stats`, which these functions, the metric
+plugins and the evaluation's headline and decomposition share.
+
 See ``docs/statistics.md`` for the methods, formulas and references.
 """
 

@@ -20,25 +20,19 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InvalidInputError
+from . import stats
 from ._common import Estimate, as_vector, check_confidence, check_method, check_resamples
 
 __all__ = ["STATISTICS", "bootstrap_ci", "stratified_bootstrap_ci"]
 
 
-def _mae(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(np.abs(y_pred - y_true), axis=axis)
-
-
-def _rmse(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.sqrt(np.mean((y_pred - y_true) ** 2, axis=axis))
-
-
-def _bias(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(y_pred - y_true, axis=axis)
-
-
-STATISTICS: dict[str, Callable[..., np.ndarray]] = {"mae": _mae, "rmse": _rmse, "bias": _bias}
-"""Vectorised two-sample statistics ``f(y_true, y_pred, axis)`` known by name."""
+STATISTICS: dict[str, Callable[..., np.ndarray]] = {
+    "mae": stats.mae,
+    "rmse": stats.rmse,
+    "bias": stats.bias,
+}
+"""Vectorised two-sample statistics ``f(y_true, y_pred, axis)`` known by name (from
+:mod:`radinpaint.metrics.stats`)."""
 
 
 def _resolve(statistic: str | Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:

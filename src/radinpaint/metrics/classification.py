@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 
 from ..errors import InvalidInputError
+from . import stats
 from ._common import Estimate, as_labels, as_vector, check_confidence, same_length
 from .bootstrap import stratified_bootstrap_ci
 
@@ -50,25 +51,13 @@ def _split(y_true: object, *score_sets: object) -> tuple[np.ndarray, np.ndarray]
     return scores[:, y], scores[:, ~y]
 
 
-def _auc_from_strata(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Mann-Whitney AUC along the last axis from midranks (vectorised over leading axes)."""
-    from scipy.stats import rankdata
-
-    if axis != -1:
-        pos, neg = np.moveaxis(pos, axis, -1), np.moveaxis(neg, axis, -1)
-    lead = np.broadcast_shapes(pos.shape[:-1], neg.shape[:-1])
-    pos = np.broadcast_to(pos, (*lead, pos.shape[-1]))
-    neg = np.broadcast_to(neg, (*lead, neg.shape[-1]))
-    m, n = pos.shape[-1], neg.shape[-1]
-    ranks = rankdata(np.concatenate([pos, neg], axis=-1), axis=-1)
-    return (ranks[..., :m].sum(axis=-1) - m * (m + 1) / 2.0) / (m * n)
-
-
 def auc(y_true: object, scores: object) -> float:
     """Area under the ROC curve (probability a positive outscores a negative; ties = 1/2).
 
-    Method: Mann-Whitney U from midranks, ``AUC = (R_pos - m(m+1)/2) / (m n)``; equal to
-    ``sklearn.metrics.roc_auc_score``. Returns nan when only one class is present.
+    Method: Mann-Whitney U from midranks, ``AUC = (R_pos - m(m+1)/2) / (m n)``
+    (:func:`radinpaint.metrics.stats.auc`, the one AUC every report uses); equal to
+    ``sklearn.metrics.roc_auc_score`` up to rounding. Returns nan when only one class is
+    present.
 
     Reference:
         Hanley JA, McNeil BJ (1982). The meaning and use of the area under a receiver
@@ -77,7 +66,7 @@ def auc(y_true: object, scores: object) -> float:
     pos, neg = _split(y_true, scores)
     if pos.shape[1] == 0 or neg.shape[1] == 0:
         return math.nan
-    return float(_auc_from_strata(pos[0], neg[0]))
+    return float(stats.auc_strata(pos[0], neg[0]))
 
 
 def delong_covariance(y_true: object, *score_sets: object) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +77,8 @@ def delong_covariance(y_true: object, *score_sets: object) -> tuple[np.ndarray, 
     components are ``V10_i = (T_Z(X_i) - T_X(X_i)) / n`` and
     ``V01_j = 1 - (T_Z(Y_j) - T_Y(Y_j)) / m``; ``AUC = mean(V10)``; the covariance is
     ``S10 / m + S01 / n`` with ``S10``, ``S01`` the sample covariances (ddof 1) of the
-    components across scores.
+    components across scores. The AUCs themselves are :func:`auc` of each score (the same
+    value ``mean(V10)`` is, rounded once).
 
     Returns:
         ``(aucs, covariance)`` with shapes ``(k,)`` and ``(k, k)``; the covariance is nan
@@ -111,7 +101,7 @@ def delong_covariance(y_true: object, *score_sets: object) -> tuple[np.ndarray, 
     tz = rankdata(np.concatenate([pos, neg], axis=1), axis=1)
     v10 = (tz[:, :m] - tx) / n
     v01 = 1.0 - (tz[:, m:] - ty) / m
-    aucs = v10.mean(axis=1)
+    aucs = np.asarray(stats.auc_strata(pos, neg), dtype=np.float64).reshape(-1)
     k = pos.shape[0]
     if m < 2 or n < 2:
         return aucs, np.full((k, k), math.nan)
@@ -291,7 +281,7 @@ def auc_bootstrap_ci(
     pos, neg = _split(y_true, scores)
     return stratified_bootstrap_ci(
         (pos[0], neg[0]),
-        _auc_from_strata,
+        stats.auc_strata,
         n_resamples=n_resamples,
         confidence=confidence,
         method=method,
@@ -327,7 +317,7 @@ def auc_delta_bootstrap_ci(
 
     def delta(ip: np.ndarray, ineg: np.ndarray, axis: int = -1) -> np.ndarray:
         ip, ineg = ip.astype(np.intp), ineg.astype(np.intp)
-        return _auc_from_strata(pb[ip], nb[ineg]) - _auc_from_strata(pa[ip], na[ineg])
+        return stats.auc_strata(pb[ip], nb[ineg]) - stats.auc_strata(pa[ip], na[ineg])
 
     strata = (np.arange(pa.size, dtype=np.float64), np.arange(na.size, dtype=np.float64))
     return stratified_bootstrap_ci(
@@ -345,6 +335,4 @@ def accuracy(y_true: object, p_positive: object, threshold: float = 0.5) -> floa
     y = as_labels(y_true, "y_true")
     p = as_vector(p_positive, "p_positive")
     same_length(y_true=y, p_positive=p)
-    if y.size == 0:
-        return math.nan
-    return float(np.mean((p >= threshold) == y))
+    return stats.accuracy(y, p, threshold)

@@ -14,6 +14,7 @@ import attrs
 import numpy as np
 
 from ..errors import InvalidInputError
+from . import stats
 from ._common import as_vector
 
 __all__ = ["VariantConsistency", "variant_consistency"]
@@ -64,11 +65,6 @@ class VariantConsistency:
         }
 
 
-def _nanmean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else math.nan
-
-
 def variant_consistency(
     case_ids: object,
     bone_age: object | None = None,
@@ -83,7 +79,8 @@ def variant_consistency(
     as pandas computes it, by default) and the range of the predicted bone ages, and
     whether the sex calls ``p_male >= threshold`` of its variants are not all equal. The
     summary averages over cases; cases with a single variant have no SD and cannot flip,
-    and are left out of those averages. Missing predictions (nan) are ignored.
+    and are left out of those averages. Missing predictions (nan) are ignored. The SD is
+    :func:`radinpaint.metrics.stats.finite_sd` (exactly 0 for equal values).
 
     Args:
         case_ids: one case id per row (a row is one variant of one case).
@@ -123,12 +120,10 @@ def variant_consistency(
     for g in range(k):
         rows = sorted_rows[bounds[g] : bounds[g + 1]]
         b = ba[rows]
+        sd[g] = stats.finite_sd(b, ddof=ddof)
         b = b[np.isfinite(b)]
         if b.size:
             rng_[g] = float(b.max() - b.min())
-        if b.size > ddof:
-            # identical values give exactly 0 (np.std can leave a rounding residue)
-            sd[g] = 0.0 if np.ptp(b) == 0.0 else float(np.std(b, ddof=ddof))
         p = pm[rows]
         p = p[np.isfinite(p)]
         if p.size >= 2:
@@ -143,9 +138,9 @@ def variant_consistency(
         sd=sd,
         range=rng_,
         flipped=flipped,
-        mean_sd=_nanmean(sd),
+        mean_sd=stats.finite_mean(sd),
         median_sd=float(np.median(finite_sd)) if finite_sd.size else math.nan,
-        mean_range=_nanmean(rng_),
+        mean_range=stats.finite_mean(rng_),
         flip_rate=float(flipped[can_flip].mean()) if n_can else math.nan,
         n_cases=int(k),
         n_flipped=int(flipped.sum()),

@@ -8,6 +8,7 @@ import attrs
 import numpy as np
 
 from ..protocols import MetricResult
+from . import stats
 from .table_metrics import _note, _result
 from .tables import GROUP_COLUMNS, MetricBase, check_table, key_label, scored_sets
 
@@ -50,8 +51,8 @@ class PairedMetric(MetricBase):
         if t.size < 2:
             out["note_bone_age"] = f"{t.size} case(s) with bone age: too few"
             return out
-        out["mae_original"] = float(np.mean(np.abs(b - t)))
-        out["mae_after"] = float(np.mean(np.abs(a - t)))
+        out["mae_original"] = float(stats.mae(t, b))
+        out["mae_after"] = float(stats.mae(t, a))
         notes = []
         for metric in ("mae", "rmse", "bias"):
             d = paired_bootstrap_delta(t, b, a, metric=metric, **self.boot_options())
@@ -85,8 +86,8 @@ class PairedMetric(MetricBase):
         out.update({"mcnemar_test": m.test, "mcnemar_statistic": m.statistic,
                     "mcnemar_p": m.p_value, "flips_to_female": m.details["true_to_false"],
                     "flips_to_male": m.details["false_to_true"]})  # fmt: skip
-        out["accuracy_original"] = float(np.mean((b >= self.threshold) == y))
-        out["accuracy_after"] = float(np.mean((a >= self.threshold) == y))
+        out["accuracy_original"] = stats.accuracy(y, b, self.threshold)
+        out["accuracy_after"] = stats.accuracy(y, a, self.threshold)
         if y.all() or not y.any():
             out["note_sex"] = "a single class: no AUC"
             return out

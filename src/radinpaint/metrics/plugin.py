@@ -1,14 +1,19 @@
 """Registers the built-in metrics.
 
 Each factory imports its module when the metric is built, so loading this plugin costs
-nothing beyond this file.
+nothing beyond this file. Every metric is deterministic given its options (its bootstrap
+takes a ``seed``), which is what each declares.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..capabilities import Capabilities
 from ..hookspecs import Register, hookimpl
+
+METRIC_CAPABILITIES = Capabilities(deterministic=True)
+"""What every built-in metric declares: the same table and options give the same result."""
 
 
 def regression(**options: Any) -> Any:
@@ -95,4 +100,9 @@ def radinpaint_register_metrics(register: Register) -> None:
         "study": study,
     }
     for name, factory in factories.items():
-        register(name, _with_signature(factory, _OPTIONS[name]), summary=summaries[name])
+        register(
+            name,
+            _with_signature(factory, _OPTIONS[name]),
+            summary=summaries[name],
+            capabilities=METRIC_CAPABILITIES,
+        )

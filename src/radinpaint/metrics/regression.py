@@ -12,11 +12,10 @@ All three compare predictions with the ground truth case by case: ``e_i = pred_i
 
 from __future__ import annotations
 
-import math
-
 import attrs
 import numpy as np
 
+from . import stats
 from ._common import Estimate, as_vector, same_length
 from .bootstrap import bootstrap_ci
 
@@ -32,20 +31,17 @@ def _pair(y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray]:
 
 def mae(y_true: object, y_pred: object) -> float:
     """Mean absolute error ``mean(|pred - true|)`` (nan for no cases)."""
-    t, p = _pair(y_true, y_pred)
-    return float(np.mean(np.abs(p - t))) if t.size else math.nan
+    return float(stats.mae(*_pair(y_true, y_pred)))
 
 
 def rmse(y_true: object, y_pred: object) -> float:
     """Root mean squared error ``sqrt(mean((pred - true)^2))`` (nan for no cases)."""
-    t, p = _pair(y_true, y_pred)
-    return float(np.sqrt(np.mean((p - t) ** 2))) if t.size else math.nan
+    return float(stats.rmse(*_pair(y_true, y_pred)))
 
 
 def bias(y_true: object, y_pred: object) -> float:
     """Mean signed error ``mean(pred - true)``; positive = over-estimation (nan if empty)."""
-    t, p = _pair(y_true, y_pred)
-    return float(np.mean(p - t)) if t.size else math.nan
+    return float(stats.bias(*_pair(y_true, y_pred)))
 
 
 @attrs.frozen

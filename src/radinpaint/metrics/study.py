@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 
 from ..errors import InvalidInputError
+from . import stats
 from ._common import Estimate, as_vector, check_confidence, check_resamples, same_length
 from .calibration import linregress_calibration
 from .consistency import variant_consistency
@@ -54,8 +55,12 @@ def study_mean_over_variants(case_ids: object, *columns: object) -> tuple[np.nda
     """Group rows by case and average each column over the case's variants.
 
     Returns ``(unique_case_ids, mean_column_1, ...)`` with cases in first-seen order.
-    nan values are ignored in the mean (a case with all-nan stays nan).
+    Missing (non-finite) values are ignored in the mean (a case with none stays nan). The
+    means are :func:`radinpaint.metrics.stats.case_means`, as every metric and the
+    evaluation's headline average variants.
     """
+    import pandas as pd
+
     ids = np.asarray(case_ids)
     cols = [as_vector(c, f"column {i}", allow_nan=True) for i, c in enumerate(columns)]
     for c in cols:
@@ -64,33 +69,20 @@ def study_mean_over_variants(case_ids: object, *columns: object) -> tuple[np.nda
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    group = rank[inverse.reshape(-1)]
-    k = order.size
-    out = []
-    for c in cols:
-        ok = np.isfinite(c)
-        sums = np.bincount(group[ok], weights=c[ok], minlength=k)
-        counts = np.bincount(group[ok], minlength=k)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(sums / counts)
-    return (ids[np.sort(first)], *out)
+    names = [f"c{i}" for i in range(len(cols))]
+    frame = pd.DataFrame(
+        {"case": rank[inverse.reshape(-1)]}
+        | {n: np.where(np.isfinite(c), c, np.nan) for n, c in zip(names, cols, strict=True)}
+    )
+    means = stats.case_means(frame, ["case"], names) if len(frame) else frame
+    return (ids[np.sort(first)], *(means[n].to_numpy(np.float64) for n in names))
 
 
 def _resampled_metric(metric: str, y: np.ndarray, s: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    if metric == "mae":
-        return np.mean(np.abs(s[idx] - y[idx]), axis=1)
-    if metric == "rmse":
-        return np.sqrt(np.mean((s[idx] - y[idx]) ** 2, axis=1))
-    from scipy.stats import rankdata
-
-    lab = y[idx].astype(bool)
-    ranks = rankdata(s[idx], axis=1)
-    m = lab.sum(axis=1).astype(np.float64)
-    n = idx.shape[1] - m
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * lab).sum(axis=1) - m * (m + 1) / 2.0) / (m * n)
-    auc[(m == 0) | (n == 0)] = np.nan
-    return auc
+    """The metric on each row of case indices ``idx`` (from :mod:`.stats`)."""
+    if metric == "auc":
+        return stats.auc(y[idx].astype(bool), s[idx], axis=1)
+    return (stats.mae if metric == "mae" else stats.rmse)(y[idx], s[idx], axis=1)
 
 
 def study_bootstrap_ci(
@@ -116,8 +108,6 @@ def study_bootstrap_ci(
         y_pred: per-case prediction (bone age, or probability of male).
         metric: ``"mae"``, ``"rmse"`` or ``"auc"``.
     """
-    from sklearn.metrics import roc_auc_score
-
     confidence = check_confidence(confidence)
     n_resamples = check_resamples(n_resamples)
     if metric not in ("mae", "rmse", "auc"):
@@ -130,14 +120,11 @@ def study_bootstrap_ci(
     label = "study-percentile"
     if n < 2:
         return Estimate.missing("too few cases", confidence=confidence, method=label, n=n)
-    if metric == "auc":
-        if np.unique(y).size < 2:
-            return Estimate.missing(
-                "an AUC needs both classes", confidence=confidence, method=label, n=n
-            )
-        value = float(roc_auc_score(y.astype(bool), s))
-    else:
-        value = float(_resampled_metric(metric, y, s, np.arange(n)[None, :])[0])
+    if metric == "auc" and np.unique(y).size < 2:
+        return Estimate.missing(
+            "an AUC needs both classes", confidence=confidence, method=label, n=n
+        )
+    value = float(_resampled_metric(metric, y, s, np.arange(n)[None, :])[0])
     rng = np.random.default_rng(seed)
     # Drawn in blocks of rows to bound memory; the stream is the same as one big draw.
     step = max(1, _BLOCK_CELLS // n)
@@ -224,8 +211,8 @@ def study_scores(
         mae=study_bootstrap_ci(t_mean, p_mean, "mae", **kw),
         rmse=study_bootstrap_ci(t_mean, p_mean, "rmse", **kw),
         auc=study_bootstrap_ci(m_mean, pm_mean, "auc", **kw),
-        accuracy=float(np.mean((pm_mean >= 0.5) == (m_mean >= 0.5))),
-        calibrated_mae=float(np.mean(np.abs(cal_mean - t_mean))),
+        accuracy=stats.accuracy(m_mean >= 0.5, pm_mean),
+        calibrated_mae=float(stats.mae(t_mean, cal_mean)),
         slope=cal.slope,
         intercept=cal.intercept,
         mean_sd=cons.mean_sd,

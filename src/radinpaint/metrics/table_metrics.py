@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..protocols import MetricResult
+from . import stats
 from .tables import (
     GROUP_COLUMNS,
     MetricBase,
@@ -112,7 +113,7 @@ class RegressionMetric(MetricBase):
         def score(t: np.ndarray, p: np.ndarray) -> dict[str, Any]:
             if t.size < 2:
                 nan = math.nan
-                return {"n": int(t.size), "mae": float(np.mean(np.abs(p - t))) if t.size else nan,
+                return {"n": int(t.size), "mae": float(stats.mae(t, p)) if t.size else nan,
                         "note": f"{t.size} case(s): too few for an interval"}  # fmt: skip
             s = regression_summary(t, p, **self.boot_options())
             return {**s.to_dict(), "n": s.n, "note": s.mae.note or s.rmse.note}
@@ -285,12 +286,11 @@ class CalibrationMetric:
                 g[f"cal_{name}"] = calibrated
             scored = g
             if self.aggregation == "mean" and len(g):
-                scored = g.groupby("case_id").mean(numeric_only=True).reset_index()
+                scored = stats.case_means(g, ["case_id"], [*cols, *(f"cal_{n}" for n in fits)])
             t = scored["true_bone_age"].to_numpy(float)
 
             def mae_of(col: str, frame: pd.DataFrame = scored, t: np.ndarray = t) -> float:
-                return float(np.mean(np.abs(frame[col].to_numpy(float) - t))) if len(t) else (
-                    math.nan)  # fmt: skip
+                return float(stats.mae(t, frame[col].to_numpy(float)))
 
             row["mae_original"] = mae_of("orig_pred_bone_age")
             row["mae_after"] = mae_of("pred_bone_age")

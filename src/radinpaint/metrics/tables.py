@@ -1,10 +1,12 @@
 """Shared machinery of the metric plugins: table checks, missing rows, grouping.
 
-The tidy table has one row per case x inpainter x variant x predictor x view (see
-:data:`TABLE_COLUMNS`). Metrics group it by inpainter x view x predictor; with
-``aggregate_variants="mean"`` (the study) a case's variants are averaged before scoring,
-with ``"none"`` each variant is scored on its own (the group key gains ``variant``), so
-rows within a scored set are always independent cases.
+The tidy table has one row per case x inpainter x variant x predictor x view; the
+evaluation defines it (:mod:`radinpaint.evaluation.schema`; :data:`TABLE_COLUMNS` is
+re-exported here). Metrics group it by inpainter x view x predictor; with
+``aggregate_variants="mean"`` (the study) a case's variants are averaged before scoring
+(:func:`radinpaint.metrics.stats.case_means`), with ``"none"`` each variant is scored on
+its own (the group key gains ``variant``), so rows within a scored set are always
+independent cases.
 """
 
 from __future__ import annotations
@@ -16,27 +18,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from ..errors import InvalidInputError
+from . import stats
 from ._common import check_confidence, check_method, check_resamples
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["GROUP_COLUMNS", "ORIGINAL", "TABLE_COLUMNS", "MetricBase"]
+    from ..evaluation.schema import TABLE_COLUMNS
 
-TABLE_COLUMNS: tuple[str, ...] = (
-    "case_id",
-    "inpainter",
-    "variant",
-    "predictor",
-    "view",
-    "true_bone_age",
-    "true_male",
-    "pred_bone_age",
-    "pred_p_male",
-    "orig_pred_bone_age",
-    "orig_pred_p_male",
-)
-"""Columns of the tidy prediction table that the metrics read."""
+__all__ = ["GROUP_COLUMNS", "ORIGINAL", "TABLE_COLUMNS", "MetricBase"]
 
 GROUP_COLUMNS: tuple[str, ...] = ("inpainter", "view", "predictor")
 """Every metric reports one result per combination of these."""
@@ -102,7 +92,7 @@ def check_table(table: pd.DataFrame, needed: Sequence[str], metric: str) -> None
         raise InvalidInputError(
             f"the table given to metric {metric!r} lacks column(s) {', '.join(missing)}",
             available=[str(c) for c in table.columns],
-            fix="pass the tidy table an Evaluation builds (see radinpaint.metrics.tables)",
+            fix="pass the tidy table an Evaluation builds (see radinpaint.evaluation.schema)",
         )
 
 
@@ -137,7 +127,7 @@ def scored_sets(
         key = dict(zip(group_cols, key_values, strict=True))
         clean = drop_missing(group, columns, dropped)
         if aggregation == "mean":
-            clean = clean.groupby("case_id", sort=True)[list(columns)].mean().reset_index()
+            clean = stats.case_means(clean, ["case_id"], columns)
         else:
             clean = clean.sort_values("case_id")
         yield key, clean
@@ -152,10 +142,11 @@ def original_sets(
 
     ``columns`` name the ``orig_*`` and label columns; the values of a case's rows are
     averaged, skipping missing ones (they are the same in every row of a case and
-    predictor), so a case is dropped only when no row has the value.
+    predictor, and the mean of equal values is that value), so a case is dropped only when
+    no row has the value.
     """
     for predictor, group in table.groupby("predictor", sort=True):
-        per_case = group.groupby("case_id", sort=True)[list(columns)].mean().reset_index()
+        per_case = stats.case_means(group, ["case_id"], columns)
         clean = drop_missing(per_case, columns, dropped)
         yield {"inpainter": ORIGINAL, "view": ORIGINAL, "predictor": predictor}, clean
 
@@ -175,3 +166,17 @@ def finite_or_nan(value: object) -> float:
     except (TypeError, ValueError):
         return math.nan
     return out
+
+
+def __getattr__(name: str) -> Any:
+    """``TABLE_COLUMNS``, re-exported from :mod:`radinpaint.evaluation.schema` on first use.
+
+    Imported lazily: importing ``radinpaint.evaluation.schema`` runs the evaluation
+    package's ``__init__``, which imports this module.
+    """
+    if name == "TABLE_COLUMNS":
+        from ..evaluation.schema import TABLE_COLUMNS
+
+        globals()[name] = TABLE_COLUMNS
+        return TABLE_COLUMNS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

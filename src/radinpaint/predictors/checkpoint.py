@@ -229,6 +229,9 @@ def load_ensemble(directory: str | Path, **options: Any):
         directory: the folder holding ``ensemble.json``.
         **options: :class:`EnsemblePredictor` settings (``device``, ``batch_size``,
             ``aggregation``, ``name``...), overriding the saved ones.
+
+    The ensemble keeps the list of files it was read from (``source_files``: the manifest,
+    each member's config and weights); its ``capabilities()`` fingerprints their bytes.
     """
     from .ensemble import EnsemblePredictor
 
@@ -242,12 +245,19 @@ def load_ensemble(directory: str | Path, **options: Any):
         )
     try:
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format") != ENSEMBLE_FORMAT:
-            raise KeyError("format")
+        found = manifest.get("format")
+        if found != ENSEMBLE_FORMAT:
+            raise CheckpointError(
+                f"the ensemble manifest's format is {found!r}, not {ENSEMBLE_FORMAT!r}",
+                input=manifest_path,
+                fix="point to a folder written by save_ensemble or radinpaint train-predictor",
+            )
         names = list(manifest["members"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (AttributeError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(
-            f"not a radinpaint ensemble manifest ({exc})", input=manifest_path
+            f"not a radinpaint ensemble manifest ({type(exc).__name__}: {exc})",
+            input=manifest_path,
+            fix="point to a folder written by save_ensemble or radinpaint train-predictor",
         ) from exc
     members = [load_member(directory / f"{n}.json") for n in names]
     settings: dict[str, Any] = {"name": manifest.get("name", directory.name)}
@@ -256,6 +266,10 @@ def load_ensemble(directory: str | Path, **options: Any):
     allowed = {"sex_from_prediction", "batch_size", "amp", "stack", "channels_last", "prefetch"}
     settings.update({k: v for k, v in saved.items() if k in allowed})
     settings.update(options)
+    # what capabilities() fingerprints: the manifest, each member's config and weights
+    files = [manifest_path, *(directory / f"{n}.json" for n in names)]
+    files += [m.source for m in members if m.source]
+    settings["source_files"] = files
     return EnsemblePredictor(members=members, **settings)
 
 

@@ -15,12 +15,15 @@ the ensemble's own sex members.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
+from ..fingerprint import fingerprint_files, fingerprint_value
 from ..records import Predictions, Radiograph
 from .members import Member
 
@@ -70,6 +73,9 @@ class EnsemblePredictor:
             sex prediction (P(male) >= 0.5) instead of raising.
         progress: show a tqdm progress bar.
         metadata: facts about the ensemble (training report, provenance).
+        source_files: the files the ensemble was loaded from (its ``ensemble.json``, the
+            members' configs and weights), set by the loaders; :meth:`capabilities`
+            fingerprints them. Empty for an ensemble built in memory.
     """
 
     name: str
@@ -84,7 +90,11 @@ class EnsemblePredictor:
     sex_from_prediction: bool = False
     progress: bool = False
     metadata: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    source_files: tuple[str, ...] = attrs.field(
+        factory=tuple, converter=lambda v: tuple(str(p) for p in v), repr=False, kw_only=True
+    )
     _groups: list[Any] | None = attrs.field(default=None, init=False, repr=False)
+    _weights_fp: tuple[Any, str] | None = attrs.field(default=None, init=False, repr=False)
     _torch_device: Any = attrs.field(default=None, init=False, repr=False)
     _channels_last: bool = attrs.field(default=False, init=False, repr=False)
 
@@ -112,6 +122,78 @@ class EnsemblePredictor:
             "targets": list(self.targets),
             "members": [m.spec.to_dict() | {"source": m.source} for m in self.members],
         }
+
+    # -- capabilities ----------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        """What this predictor declares to the evaluation (see :class:`Capabilities`).
+
+        Deterministic; one call at a time (torch modules are never entered from two
+        threads); batches of :attr:`batch_size` on :attr:`device`. ``needs_sex`` when a
+        member takes sex as an input or is sex-specific; ``infers_sex`` when, in addition,
+        an unknown sex is filled from the ensemble's own sex members
+        (``sex_from_prediction`` with a sex-predicting member).
+
+        The fingerprint hashes the weights and everything else the outputs depend on: the
+        members' specs (architecture, targets, preprocessing, sex handling, output
+        scaling), the aggregation, ``sex_from_prediction`` and ``amp``. Weights are hashed
+        from the files the ensemble was loaded from (:attr:`source_files` and each member's
+        ``source``), without loading anything; a member built in memory (trained, or made
+        from a module) is hashed from its state dict's tensor bytes instead. The weights
+        part is computed on the first call and kept: it describes the weights this object
+        holds, so reload the ensemble after retraining into its folder.
+        """
+        needs = self.needs_sex
+        return Capabilities(
+            deterministic=True,
+            max_concurrency=1,
+            batch_size=int(self.batch_size),
+            device=self._device_name(),
+            needs_sex=needs,
+            infers_sex=needs and bool(self.sex_from_prediction) and "male" in self.targets,
+            fingerprint=fingerprint_value(
+                {
+                    "weights": self._weights_fingerprint(),
+                    "members": [m.spec.to_dict() for m in self.members],
+                    "aggregation": self.aggregation,
+                    "sex_from_prediction": bool(self.sex_from_prediction),
+                    "amp": self.amp,
+                }
+            ),
+        )
+
+    def _device_name(self) -> str:
+        """The device the members run on, resolved without touching CUDA where possible."""
+        if self._groups is not None and self._torch_device is not None:
+            return str(self._torch_device)
+        if self.device not in (None, "auto"):
+            return str(self.device)
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return "auto"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def _weights_fingerprint(self) -> str:
+        # kept per object (and per member set: replacing members computes it again)
+        key = (self.source_files, tuple((m.name, m.source, id(m.module)) for m in self.members))
+        if self._weights_fp is None or self._weights_fp[0] != key:
+            files = list(self.source_files)
+            known = {str(Path(f).absolute()) for f in files}
+            in_memory: dict[str, str] = {}
+            for m in self.members:
+                src = m.source
+                if src and Path(src).is_file():
+                    if str(Path(src).absolute()) not in known:
+                        files.append(src)
+                        known.add(str(Path(src).absolute()))
+                else:
+                    in_memory[m.name] = _state_dict_sha256(m.module)
+            value = fingerprint_value(
+                {"files": fingerprint_files(files) if files else "", "in_memory": in_memory}
+            )
+            self._weights_fp = (key, value)
+        return self._weights_fp[1]
 
     # -- setup -----------------------------------------------------------------------
     def _setup(self) -> None:
@@ -341,6 +423,24 @@ class EnsemblePredictor:
                         out = m.module(x)
                     raw[m.name][i] = out.float().cpu().numpy()[0]
         return self._assemble(raw, sexes)
+
+
+def _state_dict_sha256(module: Any) -> str:
+    """SHA-256 over a module's state dict: each entry's name, dtype, shape and bytes."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(b"radinpaint-state-dict/1\n")
+    for name, value in sorted(module.state_dict().items()):
+        h.update(name.encode("utf-8") + b"\0")
+        if isinstance(value, torch.Tensor):
+            t = value.detach().to("cpu").contiguous().reshape(-1)
+            h.update(f"{t.dtype}:{tuple(value.shape)}\0".encode())
+            h.update(memoryview(t.view(torch.uint8).numpy()))
+        else:
+            h.update(repr(value).encode("utf-8"))
+    return h.hexdigest()
 
 
 def _compact(full: np.ndarray) -> np.ndarray:

@@ -6,6 +6,10 @@
   (option ``weights_dir``).
 - ``ensemble``: any ensemble directory written by ``radinpaint train-predictor`` or
   :func:`~radinpaint.predictors.save_ensemble` (option ``path``).
+
+Each factory declares its options as keyword parameters, so a misspelt option is refused
+before any weights load. The built ensemble declares its capabilities (device, batch size,
+whether it needs the sex, the weights' fingerprint) with its ``capabilities()``.
 """
 
 from __future__ import annotations
@@ -16,16 +20,68 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
 
-__all__ = ["PHANTOM_WEIGHTS", "load_phantom_ensemble", "radinpaint_register_predictors"]
+__all__ = [
+    "DEFAULT",
+    "ENSEMBLE_OPTIONS",
+    "PHANTOM_WEIGHTS",
+    "load_phantom_ensemble",
+    "radinpaint_register_predictors",
+]
 
 PHANTOM_WEIGHTS = Path(__file__).resolve().parent / "weights" / "phantom-ensemble"
 """Where the shipped phantom ensemble lives (safetensors + JSON)."""
 
 
-def load_phantom_ensemble(**options: Any) -> Any:
-    """The shipped phantom-trained ensemble (bone age and sex); options as EnsemblePredictor."""
+class _Default:
+    """The default of an option left unset: the saved setting, or the loader's own default."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+DEFAULT: Any = _Default()
+"""The value of a predictor option the user did not give (the saved setting, or the loader's
+default): only options given explicitly are passed on."""
+
+ENSEMBLE_OPTIONS = (
+    "name",
+    "aggregation",
+    "device",
+    "batch_size",
+    "amp",
+    "channels_last",
+    "stack",
+    "prefetch",
+    "sex_from_prediction",
+    "progress",
+)
+"""The :class:`~radinpaint.predictors.EnsemblePredictor` settings every built-in predictor
+takes as options (a saved ensemble's own settings apply where one is not given)."""
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not DEFAULT}
+
+
+def load_phantom_ensemble(
+    *,
+    name: str = "phantom-ensemble",
+    aggregation: str = DEFAULT,
+    device: str = DEFAULT,
+    batch_size: int = DEFAULT,
+    amp: str = DEFAULT,
+    channels_last: bool | str = DEFAULT,
+    stack: str = DEFAULT,
+    prefetch: bool = DEFAULT,
+    sex_from_prediction: bool = DEFAULT,
+    progress: bool = DEFAULT,
+) -> Any:
+    """The shipped phantom-trained ensemble (bone age and sex).
+
+    The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings (see there);
+    one not given keeps the saved setting.
+    """
     from ..errors import ModelUnavailableError
-    from .checkpoint import load_ensemble
 
     if not (PHANTOM_WEIGHTS / "ensemble.json").exists():
         raise ModelUnavailableError(
@@ -34,12 +90,48 @@ def load_phantom_ensemble(**options: Any) -> Any:
             fix="reinstall radinpaint, or rebuild them with "
             "python benchmarks/train_phantom_ensemble.py",
         )
-    options.setdefault("name", "phantom-ensemble")
+    from .checkpoint import load_ensemble
+
+    options = _given(
+        name=name,
+        aggregation=aggregation,
+        device=device,
+        batch_size=batch_size,
+        amp=amp,
+        channels_last=channels_last,
+        stack=stack,
+        prefetch=prefetch,
+        sex_from_prediction=sex_from_prediction,
+        progress=progress,
+    )
     return load_ensemble(PHANTOM_WEIGHTS, **options)
 
 
-def load_study(weights_dir: str | Path | None = None, **options: Any) -> Any:
-    """The study's models from ``weights_dir`` (see load_study_ensemble for the options)."""
+def load_study(
+    weights_dir: str | Path | None = None,
+    *,
+    male_pattern: str = DEFAULT,
+    female_pattern: str = DEFAULT,
+    sex_pattern: str | None = DEFAULT,
+    preprocessing: Any = DEFAULT,
+    name: str = DEFAULT,
+    aggregation: str = DEFAULT,
+    device: str = DEFAULT,
+    batch_size: int = DEFAULT,
+    amp: str = DEFAULT,
+    channels_last: bool | str = DEFAULT,
+    stack: str = DEFAULT,
+    prefetch: bool = DEFAULT,
+    sex_from_prediction: bool = DEFAULT,
+    progress: bool = DEFAULT,
+) -> Any:
+    """The study's models from ``weights_dir``.
+
+    The patterns, ``preprocessing`` and ``name`` are those of
+    :func:`~radinpaint.predictors.load_study_ensemble` (``sex_pattern=None`` skips the sex
+    members); the other options are :class:`~radinpaint.predictors.EnsemblePredictor`
+    settings.
+    """
     if weights_dir is None:
         raise InvalidInputError(
             "the study-resnet50 predictor needs its weights folder",
@@ -48,11 +140,44 @@ def load_study(weights_dir: str | Path | None = None, **options: Any) -> Any:
         )
     from .study import load_study_ensemble
 
+    options = _given(
+        male_pattern=male_pattern,
+        female_pattern=female_pattern,
+        sex_pattern=sex_pattern,
+        preprocessing=preprocessing,
+        name=name,
+        aggregation=aggregation,
+        device=device,
+        batch_size=batch_size,
+        amp=amp,
+        channels_last=channels_last,
+        stack=stack,
+        prefetch=prefetch,
+        sex_from_prediction=sex_from_prediction,
+        progress=progress,
+    )
     return load_study_ensemble(weights_dir, **options)
 
 
-def load_saved(path: str | Path | None = None, **options: Any) -> Any:
-    """An ensemble directory written by save_ensemble / radinpaint train-predictor."""
+def load_saved(
+    path: str | Path | None = None,
+    *,
+    name: str = DEFAULT,
+    aggregation: str = DEFAULT,
+    device: str = DEFAULT,
+    batch_size: int = DEFAULT,
+    amp: str = DEFAULT,
+    channels_last: bool | str = DEFAULT,
+    stack: str = DEFAULT,
+    prefetch: bool = DEFAULT,
+    sex_from_prediction: bool = DEFAULT,
+    progress: bool = DEFAULT,
+) -> Any:
+    """An ensemble directory written by save_ensemble / radinpaint train-predictor.
+
+    The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not
+    given keeps the saved setting.
+    """
     if path is None:
         raise InvalidInputError(
             "the ensemble predictor needs the folder it was saved to",
@@ -60,7 +185,24 @@ def load_saved(path: str | Path | None = None, **options: Any) -> Any:
         )
     from .checkpoint import load_ensemble
 
+    options = _given(
+        name=name,
+        aggregation=aggregation,
+        device=device,
+        batch_size=batch_size,
+        amp=amp,
+        channels_last=channels_last,
+        stack=stack,
+        prefetch=prefetch,
+        sex_from_prediction=sex_from_prediction,
+        progress=progress,
+    )
     return load_ensemble(path, **options)
+
+
+def _declared(backend: Any) -> Any:
+    """What a built predictor declares: its own ``capabilities()`` (device, batch, sex)."""
+    return backend.capabilities()
 
 
 @hookimpl
@@ -70,14 +212,17 @@ def radinpaint_register_predictors(register: Register) -> None:
         "phantom-ensemble",
         load_phantom_ensemble,
         summary="Compact CNN ensemble trained on phantoms (bone age + sex), shipped, offline",
+        capabilities=_declared,
     )
     register(
         "study-resnet50",
         load_study,
         summary="The reference study's ResNet-50 ensembles from weights_dir (.pth layout)",
+        capabilities=_declared,
     )
     register(
         "ensemble",
         load_saved,
         summary="An ensemble folder saved by radinpaint train-predictor (option path)",
+        capabilities=_declared,
     )

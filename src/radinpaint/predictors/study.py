@@ -99,6 +99,8 @@ def load_study_ensemble(
 
     Bone age is predicted with the male folds for male cases and the female folds for
     female cases, so ``predict`` needs ``male=`` (or ``sex_from_prediction=True``).
+    The ensemble keeps the ``.pth`` files it was read from (``source_files``); its
+    ``capabilities()`` fingerprints their bytes.
 
     Raises:
         ModelUnavailableError: the folder is missing or no file matches any pattern.
@@ -134,4 +136,5 @@ def load_study_ensemble(
             fix=f"expected files matching {male_pattern!r}, {female_pattern!r} or "
             f"{sex_pattern!r}; pass other patterns as options",
         )
+    options["source_files"] = [m.source for m in members if m.source]
     return EnsemblePredictor(name=name, members=members, **options)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..evaluation.result import EvaluationResult
+    from ..evaluation import EvaluationResult
 
 __all__ = ["FORMATS", "write_report"]
 

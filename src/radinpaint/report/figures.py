@@ -11,10 +11,9 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:
-    from ..evaluation.result import EvaluationResult
+    from ..evaluation import EvaluationResult
 
 __all__ = [
     "FIGURES",
@@ -44,16 +43,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _total_rows(result: EvaluationResult) -> pd.DataFrame:
-    from ..evaluation.decomposition import _aggregate_variants
-
-    ok = result.ok_rows()
-    if ok.empty:
-        return ok
-    ok = ok[ok["view"] == "total"]
-    return _aggregate_variants(ok) if result.preset.aggregate_variants else ok
-
-
 def _grid(n: int) -> tuple[int, int]:
     cols = min(4, max(1, n))
     return math.ceil(n / cols), cols
@@ -63,7 +52,7 @@ def roc_curves(result: EvaluationResult) -> bytes | None:
     """ROC curves of the sex prediction: originals and every inpainter (total view)."""
     from sklearn.metrics import roc_curve
 
-    rows = _total_rows(result)
+    rows = result.scored_rows("total")
     if rows.empty or rows["true_male"].nunique(dropna=True) < 2:
         return None
     predictors = list(dict.fromkeys(rows["predictor"]))
@@ -97,7 +86,7 @@ def roc_curves(result: EvaluationResult) -> bytes | None:
 
 def bland_altman(result: EvaluationResult) -> bytes | None:
     """Bone-age prediction after inpainting minus before, against their mean, per inpainter."""
-    rows = _total_rows(result)
+    rows = result.scored_rows("total")
     if rows.empty or rows["pred_bone_age"].notna().sum() == 0:
         return None
     groups = list(rows.groupby(["predictor", "inpainter"], sort=False))

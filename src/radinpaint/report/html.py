@@ -19,7 +19,7 @@ from .tables import (
 )
 
 if TYPE_CHECKING:
-    from ..evaluation.result import EvaluationResult
+    from ..evaluation import EvaluationResult
 
 __all__ = ["render_html"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from ..evaluation.result import EvaluationResult
+    from ..evaluation import EvaluationResult
 
 __all__ = ["jsonable", "results_document", "write_json"]
 

@@ -15,7 +15,7 @@ from .tables import (
 )
 
 if TYPE_CHECKING:
-    from ..evaluation.result import EvaluationResult
+    from ..evaluation import EvaluationResult
 
 __all__ = ["decomposition_sentences", "render_markdown", "run_facts"]
 

@@ -21,7 +21,6 @@ key, or any shape mismatch, raises :class:`~radinpaint.errors.CheckpointError` l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -76,12 +75,11 @@ def state_paths(weights: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """SHA-256 hex digest of a file's bytes (remembered per process while the file is
+    unchanged; see :func:`radinpaint.fingerprint.file_sha256`)."""
+    from ...fingerprint import file_sha256 as remembered_sha256
+
+    return remembered_sha256(path)
 
 
 def _atomic(path: Path, write: Any) -> None:

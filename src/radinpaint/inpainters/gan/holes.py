@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ...errors import InvalidInputError
 from ...seeds import derive_seed
 
 __all__ = ["HOLE_KINDS", "holes_for_batch", "random_holes"]
@@ -169,7 +170,12 @@ def random_holes(
     """
     unknown = sorted(set(kinds) - set(HOLE_KINDS))
     if unknown or not kinds:
-        raise ValueError(f"unknown hole kinds {unknown}; choose from {HOLE_KINDS}")
+        raise InvalidInputError(
+            f"unknown hole kinds {unknown}" if unknown else "no hole kinds to draw from",
+            input=f"kinds={tuple(kinds)!r}",
+            available=HOLE_KINDS,
+            fix="name one or more of the available kinds",
+        )
     weights = np.array([_DEFAULT_WEIGHTS[k] for k in kinds], dtype=np.float64)
     weights /= weights.sum()
     h, w = int(shape[0]), int(shape[1])

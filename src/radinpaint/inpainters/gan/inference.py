@@ -21,10 +21,16 @@ How an image reaches the generator depends on ``compositing``:
 Requests are grouped by tile shape and run in batches of ``batch_size``, on CUDA when one is
 available (``device=None``). The generator has no noise input: the output depends only on
 the image, the mask and the weights, never on the seed (which is still recorded).
+
+:meth:`GanInpainter.options` and :meth:`GanInpainter.capabilities` never import torch nor
+load the weights: they read the small JSON config and hash the files' bytes (remembered per
+process, see :mod:`radinpaint.fingerprint`), so a fully cached rerun loads no model.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -35,7 +41,9 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ...errors import InvalidInputError, ModelUnavailableError
+from ...capabilities import Capabilities
+from ...errors import CheckpointError, InvalidInputError, ModelUnavailableError
+from ...fingerprint import file_sha256, fingerprint_files
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import COMPOSITING
@@ -87,7 +95,6 @@ class GanInpainter:
     feather: int = 4
     _model: Any = attrs.field(default=None, init=False, repr=False)
     _config: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
-    _sha256: str | None = attrs.field(default=None, init=False, repr=False)
     _device: str | None = attrs.field(default=None, init=False, repr=False)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
@@ -99,23 +106,32 @@ class GanInpainter:
         """The weights file used (the shipped one when ``weights`` is None)."""
         return Path(self.weights) if self.weights is not None else SHIPPED_WEIGHTS
 
+    @property
+    def config_path(self) -> Path:
+        """The JSON config beside the weights (same stem, ``.json``)."""
+        return self.weights_path.with_suffix(".json")
+
+    def _check_weights(self) -> Path:
+        path = self.weights_path
+        if not path.exists():
+            raise ModelUnavailableError(
+                "GAN weights not found",
+                input=str(path),
+                fix="train weights with `radinpaint train-gan` and pass weights=PATH"
+                if self.weights is not None
+                else "reinstall radinpaint (the shipped weights are missing)",
+            )
+        return path
+
     def _load(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
             import torch
 
-            from .checkpoint import file_sha256, load_generator
+            from .checkpoint import load_generator
 
-            path = self.weights_path
-            if not path.exists():
-                raise ModelUnavailableError(
-                    "GAN weights not found",
-                    input=str(path),
-                    fix="train weights with `radinpaint train-gan` and pass weights=PATH"
-                    if self.weights is not None
-                    else "reinstall radinpaint (the shipped weights are missing)",
-                )
+            path = self._check_weights()
             model, config = load_generator(path)
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             if device.startswith("cuda") and not torch.cuda.is_available():
@@ -123,10 +139,35 @@ class GanInpainter:
                     f"device {device!r} requested but CUDA is not available",
                     fix="use device='cpu' or device=None",
                 )
-            self._sha256 = file_sha256(path)
             self._config = config
             self._device = device
             self._model = model.to(device)
+
+    def _inference_config(self) -> dict[str, Any]:
+        """The weights' JSON config: the loaded one, or read from disk (no torch, no weights)."""
+        with self._lock:
+            if self._config is not None:
+                return self._config
+        self._check_weights()
+        path = self.config_path
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CheckpointError(
+                f"checkpoint config {path.name} not found",
+                input=str(path),
+                fix="keep the .json config beside its .safetensors file (same stem)",
+            ) from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CheckpointError(
+                f"checkpoint config is not valid JSON ({exc})", input=str(path)
+            ) from exc
+        if not isinstance(config, dict):
+            raise CheckpointError("checkpoint config must be a JSON object", input=str(path))
+        with self._lock:
+            if self._config is None:
+                self._config = config
+            return self._config
 
     def _setting(self, key: str) -> int:
         from .train import DEFAULT_INFERENCE
@@ -134,15 +175,52 @@ class GanInpainter:
         own = getattr(self, key)
         if own is not None:
             return int(own)
-        assert self._config is not None
-        return int(self._config.get("inference", {}).get(key, DEFAULT_INFERENCE[key]))
+        inference = self._inference_config().get("inference") or {}
+        return int(inference.get(key, DEFAULT_INFERENCE[key]))
+
+    def _device_name(self) -> str:
+        """Where the generator runs, resolved without importing torch."""
+        if self._device is not None:
+            return self._device
+        if self.device is not None:
+            return str(self.device)
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return "auto"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def capabilities(self) -> Capabilities:
+        """What this backend declares to the evaluation (see :class:`Capabilities`).
+
+        Deterministic (the generator has no noise input); one call at a time (a torch
+        module is never entered from two threads: parallelism comes from ``batch_size``);
+        ``device`` is the requested one, or where ``device=None`` resolves (``"auto"``
+        while torch is not imported yet). The fingerprint hashes the weights file and its
+        JSON config (the shipped phantom checkpoint when ``weights`` is None) from their
+        bytes: nothing is loaded and torch is not imported.
+
+        Raises:
+            ModelUnavailableError: the weights file or its config is missing.
+        """
+        path = self._check_weights()
+        return Capabilities(
+            deterministic=True,
+            max_concurrency=1,
+            batch_size=int(self.batch_size),
+            device=self._device_name(),
+            fingerprint=fingerprint_files([path, self.config_path]),
+        )
 
     def options(self) -> dict[str, Any]:
-        """What defines the output: weights file name and hash, compositing, geometry."""
-        self._load()
+        """What defines the output: weights file name and hash, compositing, geometry.
+
+        Cheap: the weights are hashed from the file (remembered per process) and the
+        geometry defaults read from the JSON config; torch is not imported and the model
+        is not loaded.
+        """
         opts: dict[str, Any] = {
             "weights": self.weights_path.name,
-            "weights_sha256": self._sha256,
+            "weights_sha256": file_sha256(self._check_weights()),
             "compositing": self.compositing,
         }
         if self.compositing == "raw":

@@ -37,6 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...errors import InvalidInputError
+
 __all__ = [
     "COARSE_FILLS",
     "DEFAULT_DISCRIMINATOR_CONFIG",
@@ -185,10 +187,19 @@ class GatedUNet(nn.Module):
     ) -> None:
         super().__init__()
         if coarse not in COARSE_FILLS:
-            raise ValueError(f"unknown coarse fill {coarse!r}; choose from {COARSE_FILLS}")
+            raise InvalidInputError(
+                f"unknown coarse fill {coarse!r}",
+                input="GatedUNet(coarse=...)",
+                available=COARSE_FILLS,
+                fix="name one of the available coarse fills in the generator config",
+            )
         self.coarse = coarse
         if depth < 1:
-            raise ValueError(f"depth must be >= 1, got {depth}")
+            raise InvalidInputError(
+                f"depth must be >= 1, got {depth}",
+                input="GatedUNet(depth=...)",
+                fix="use at least one down-sampling level (the default config has 3)",
+            )
         chans = [min(base_channels * 2**i, 4 * base_channels) for i in range(depth + 1)]
         self.depth = depth
         self.head = GatedConv2d(in_channels, chans[0], 5)
@@ -263,9 +274,18 @@ def multiple_of(config: Mapping[str, Any]) -> int:
 def build_generator(config: Mapping[str, Any]) -> GatedUNet:
     """A generator from its JSON config (see :data:`DEFAULT_GENERATOR_CONFIG`)."""
     if config.get("arch") != "gated-unet":
-        raise ValueError(f"unknown generator arch {config.get('arch')!r}")
+        raise InvalidInputError(
+            f"unknown generator arch {config.get('arch')!r}",
+            input="generator config 'arch'",
+            available=["gated-unet"],
+            fix="start from DEFAULT_GENERATOR_CONFIG",
+        )
     if int(config["in_channels"]) != 3:
-        raise ValueError("the gated-unet generator takes in_channels=3")
+        raise InvalidInputError(
+            f"the gated-unet generator takes in_channels=3, got {config['in_channels']!r}",
+            input="generator config 'in_channels'",
+            fix="set in_channels to 3 (image, mask and coarse fill)",
+        )
     return GatedUNet(
         in_channels=int(config["in_channels"]),
         base_channels=int(config["base_channels"]),
@@ -278,7 +298,12 @@ def build_generator(config: Mapping[str, Any]) -> GatedUNet:
 def build_discriminator(config: Mapping[str, Any]) -> PatchDiscriminator:
     """A critic from its JSON config (see :data:`DEFAULT_DISCRIMINATOR_CONFIG`)."""
     if config.get("arch") != "sn-patchgan":
-        raise ValueError(f"unknown discriminator arch {config.get('arch')!r}")
+        raise InvalidInputError(
+            f"unknown discriminator arch {config.get('arch')!r}",
+            input="discriminator config 'arch'",
+            available=["sn-patchgan"],
+            fix="start from DEFAULT_DISCRIMINATOR_CONFIG",
+        )
     return PatchDiscriminator(
         in_channels=int(config["in_channels"]),
         base_channels=int(config["base_channels"]),

@@ -1,4 +1,8 @@
-"""Registers the ``gan`` inpainter (torch is imported only when the backend is built)."""
+"""Registers the ``gan`` inpainter (torch is imported only when the backend is built).
+
+Its capabilities depend on the options (device, batch size, the weights loaded), so the
+built backend declares them: ``GanInpainter.capabilities()``.
+"""
 
 from __future__ import annotations
 
@@ -40,4 +44,5 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "gan",
         make_gan,
         summary="radinpaint's own gated-conv inpainting GAN (trainable; phantom weights shipped)",
+        capabilities=lambda backend: backend.capabilities(),
     )

@@ -1,0 +1,303 @@
+"""Send a backend's requests call by call, through the result cache, never paying twice.
+
+:class:`InpaintCalls` is the one path every entry point uses (``Evaluation``, ``radinpaint
+run``/``bench``/``inpaint``, :func:`radinpaint.cache.inpaint_cached`):
+
+1. every request is looked up in the :class:`~radinpaint.cache.ResultCache`; identical
+   requests are computed once;
+2. the misses are grouped into calls of the backend's declared ``batch_size``, the variants
+   of a case staying together (the study's ``n=3`` stays three images per API call);
+3. calls run through an executor, at most ``max_concurrency`` at once on the backend (a
+   backend that declares 1 is never entered from two threads);
+4. as each call returns, its successful results are written to the cache at once, whatever
+   happens to the other requests of the call or to other calls: a kill costs at most the
+   calls in flight;
+5. requests that failed (and only those) are sent again once, still grouped by case and
+   one case per call (so a case that fails a whole call cannot fail its neighbours again);
+   a failure marked ``fatal`` (budget spent, model gone, no key) stops further calls.
+
+The backend's answer is read per request: an :class:`~radinpaint.records.InpaintResult` or
+an :class:`~radinpaint.records.InpaintFailure`; an exception from ``inpaint`` fails every
+request of that call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .capabilities import Capabilities
+from .errors import (
+    BackendError,
+    BudgetExceededError,
+    ExternalUploadNotAllowedError,
+    MissingDependencyError,
+    ModelUnavailableError,
+    RadinpaintError,
+)
+from .records import InpaintFailure, InpaintRequest, InpaintResult
+from .scrub import scrub_options
+
+if TYPE_CHECKING:
+    from .cache import ResultCache
+    from .evaluation.executor import Executor
+
+__all__ = ["InpaintCalls", "Outcome", "error_text", "group_calls"]
+
+_FATAL = (
+    BudgetExceededError,
+    ModelUnavailableError,
+    ExternalUploadNotAllowedError,
+    MissingDependencyError,
+)
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line reason for a failure (the class name added for unexpected errors)."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, RadinpaintError) else f"{type(exc).__name__}: {text}"
+
+
+@attrs.frozen
+class Outcome:
+    """What became of one request: its result or its failure, and whether it came from cache."""
+
+    request: InpaintRequest
+    result: InpaintResult | None = None
+    failure: InpaintFailure | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request has a result."""
+        return self.result is not None
+
+
+def group_calls(
+    requests: Sequence[InpaintRequest], batch_size: int, *, one_case_per_call: bool = False
+) -> list[list[int]]:
+    """Indices of ``requests`` packed into calls of at most ``batch_size``.
+
+    Requests of one case (same image, mask, prompt and seed: its variants) stay together;
+    a case with more variants than ``batch_size`` fills whole calls of its own. Cases are
+    packed in input order, several to a call unless ``one_case_per_call`` (used when
+    retrying, so that one case that makes a whole call fail cannot fail the others again).
+    """
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, r in enumerate(requests):
+        key = (r.image.content_hash(), r.mask.content_hash(), r.prompt, r.seed)
+        groups.setdefault(key, []).append(i)
+    calls: list[list[int]] = []
+    current: list[int] = []
+    for idx in groups.values():
+        parts = [idx[s : s + batch_size] for s in range(0, len(idx), batch_size)]
+        for part in parts:
+            if current and len(current) + len(part) > batch_size:
+                calls.append(current)
+                current = []
+            current.extend(part)
+            if len(current) >= batch_size or one_case_per_call:
+                calls.append(current)
+                current = []
+    if current:
+        calls.append(current)
+    return calls
+
+
+def _relabel(result: InpaintResult, request: InpaintRequest, key: str | None) -> InpaintResult:
+    """A (possibly shared) result labelled with this request's case id, image source, key."""
+    image = result.image
+    if image.source != request.image.source:
+        image = attrs.evolve(image, source=request.image.source)
+    extra = dict(result.extra)
+    if key is not None:
+        extra["cache_key"] = key
+    return attrs.evolve(result, case_id=request.case_id, image=image, extra=extra)
+
+
+@attrs.define(eq=False)
+class InpaintCalls:
+    """One backend's calls: cache lookups, grouping, guarded concurrency, per-call caching.
+
+    Args:
+        backend: the inpainter.
+        capabilities: what it declared (batch size, concurrency, fingerprint, secrets).
+        cache: the result cache, or None (compute everything, keep nothing).
+        options: the options recorded in cache keys (the ones it was built with); together
+            with ``capabilities.fingerprint`` they name the configuration.
+        retries: how many more rounds failed, retryable requests get.
+        batch_size: overrides the declared batch size.
+    """
+
+    backend: Any
+    capabilities: Capabilities
+    cache: ResultCache | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    retries: int = 1
+    batch_size: int | None = None
+    _slots: threading.BoundedSemaphore = attrs.field(init=False)
+    _stopped: str | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.capabilities.max_concurrency)
+
+    @property
+    def stopped(self) -> str | None:
+        """Why calls stopped (a fatal failure), or None."""
+        return self._stopped
+
+    def key(self, request: InpaintRequest) -> str | None:
+        """The request's cache key, or None without a cache."""
+        if self.cache is None:
+            return None
+        return self.cache.key(
+            str(self.backend.name),
+            self.options,
+            request,
+            fingerprint=self.capabilities.fingerprint,
+            secret_names=self.capabilities.secret_options,
+        )
+
+    # -- one call ----------------------------------------------------------------------
+
+    def call(self, requests: Sequence[InpaintRequest]) -> list[Outcome]:
+        """Send ``requests`` as one call (guarded); cache each success as soon as it is back."""
+        requests = list(requests)
+        if self._stopped is not None:
+            failure = self._stopped
+            return [
+                Outcome(r, failure=InpaintFailure.for_request(r, failure, retryable=False))
+                for r in requests
+            ]
+        with self._slots:
+            try:
+                answers = list(self.backend.inpaint(requests))
+            except Exception as exc:
+                fatal = isinstance(exc, _FATAL)
+                return [
+                    Outcome(
+                        r,
+                        failure=InpaintFailure.for_request(
+                            r, error_text(exc), retryable=not fatal, fatal=fatal
+                        ),
+                    )
+                    for r in requests
+                ]
+        if len(answers) != len(requests):
+            text = error_text(
+                BackendError(
+                    f"backend {self.backend.name!r} returned {len(answers)} answers for "
+                    f"{len(requests)} requests",
+                    fix="an inpainter returns exactly one result or failure per request, in order",
+                )
+            )
+            return [Outcome(r, failure=InpaintFailure.for_request(r, text)) for r in requests]
+        out = []
+        secret = self.capabilities.secret_options
+        for request, answer in zip(requests, answers, strict=True):
+            if isinstance(answer, InpaintResult):
+                if secret:  # names the backend declared secret leave the record here
+                    answer = attrs.evolve(answer, options=scrub_options(answer.options, secret))
+                key = self.key(request)
+                if self.cache is not None and key is not None:
+                    self.cache.put(key, answer)
+                out.append(Outcome(request, result=_relabel(answer, request, key)))
+            elif isinstance(answer, InpaintFailure):
+                out.append(Outcome(request, failure=answer))
+            else:
+                text = (
+                    f"backend {self.backend.name!r} answered with "
+                    f"{type(answer).__name__}, not an InpaintResult or InpaintFailure"
+                )
+                out.append(Outcome(request, failure=InpaintFailure.for_request(request, text)))
+        return out
+
+    # -- many requests -----------------------------------------------------------------
+
+    def lookup(self, request: InpaintRequest) -> Outcome | None:
+        """The cached outcome of ``request``, or None."""
+        key = self.key(request)
+        if self.cache is None or key is None:
+            return None
+        hit = self.cache.get(key)
+        return (
+            None
+            if hit is None
+            else Outcome(request, result=_relabel(hit, request, key), cached=True)
+        )
+
+    def run(
+        self, requests: Sequence[InpaintRequest], executor: Executor | None = None
+    ) -> list[Outcome]:
+        """One outcome per request, in order (see the module docs for the steps)."""
+        return [o for _, o in sorted(self.stream(requests, executor), key=lambda p: p[0])]
+
+    def stream(
+        self, requests: Sequence[InpaintRequest], executor: Executor | None = None
+    ) -> Iterator[tuple[int, Outcome]]:
+        """Yield ``(index, outcome)`` for every request as its outcome is known."""
+        from .evaluation.executor import SerialExecutor
+
+        executor = executor or SerialExecutor()
+        requests = list(requests)
+        first: dict[str | int, int] = {}  # key -> index of the request computed for it
+        same: dict[int, list[int]] = {}
+        todo: list[int] = []
+        for i, r in enumerate(requests):
+            hit = self.lookup(r)
+            if hit is not None:
+                yield i, hit
+                continue
+            key = self.key(r)
+            ident: str | int = key if key is not None else i
+            if ident in first:
+                same.setdefault(first[ident], []).append(i)
+                continue
+            first[ident] = i
+            todo.append(i)
+        for _round in range(1 + max(0, self.retries)):
+            if not todo:
+                break
+            failed: list[int] = []
+            size = self.batch_size or self.capabilities.batch_size
+            grouped = group_calls([requests[i] for i in todo], size, one_case_per_call=_round > 0)
+            calls = [[todo[j] for j in c] for c in grouped]
+            work = ((c, [requests[i] for i in c]) for c in calls)
+            for (indices, _), outcomes in executor.map(
+                lambda item: self.call(item[1]),
+                work,
+                workers=self.capabilities.max_concurrency,
+            ):
+                if isinstance(outcomes, BaseException):  # the executor itself failed
+                    outcomes = [
+                        Outcome(
+                            requests[i],
+                            failure=InpaintFailure.for_request(requests[i], error_text(outcomes)),
+                        )
+                        for i in indices
+                    ]
+                for i, outcome in zip(indices, outcomes, strict=True):
+                    if outcome.failure is not None and outcome.failure.fatal:
+                        self._stopped = self._stopped or outcome.failure.error
+                    last_round = _round == max(0, self.retries)
+                    if (
+                        outcome.failure is not None
+                        and outcome.failure.retryable
+                        and not outcome.failure.fatal
+                        and not last_round
+                    ):
+                        failed.append(i)
+                        continue
+                    yield i, outcome
+                    for j in same.get(i, ()):
+                        yield j, self._shared(outcome, requests[j])
+            todo = failed
+
+    def _shared(self, outcome: Outcome, request: InpaintRequest) -> Outcome:
+        if outcome.result is None:
+            return Outcome(request, failure=outcome.failure)
+        result = _relabel(outcome.result, request, self.key(request))
+        return Outcome(request, result=result, cached=True)  # computed once, for another
