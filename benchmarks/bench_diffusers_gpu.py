@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from radinpaint import InpaintRequest, get_inpainter
-    from radinpaint.inpainters.diffusers_pipeline import clear_pipeline_cache
-    from radinpaint.inpainters.diffusers_tiny import save_random_inpaint_pipeline
+    from radinpaint.inpainters.diffusers.pipeline import clear_pipeline_cache
+    from radinpaint.inpainters.diffusers.tiny import save_random_inpaint_pipeline
     from radinpaint.records import Mask, Radiograph
 
     rng = np.random.default_rng(0)

@@ -221,7 +221,7 @@ def tiny_pipeline(tmp_path_factory) -> str:
     pytest.importorskip("transformers")
     import torch
 
-    from radinpaint.inpainters.diffusers_tiny import save_random_inpaint_pipeline
+    from radinpaint.inpainters.diffusers.tiny import save_random_inpaint_pipeline
 
     torch.set_num_threads(1)
     return str(save_random_inpaint_pipeline(tmp_path_factory.mktemp("tiny-sd-inpaint")))
@@ -230,7 +230,7 @@ def tiny_pipeline(tmp_path_factory) -> str:
 def test_the_diffusers_pipeline_is_never_entered_twice(
     recorded, test_plugin, tiny_pipeline, monkeypatch
 ):
-    from radinpaint.inpainters.diffusers_backend import DiffusersInpainter
+    from radinpaint.inpainters.diffusers.backend import DiffusersInpainter
 
     inpaint = _record("diffusers")
     monkeypatch.setattr(DiffusersInpainter, "inpaint", inpaint.wrap(DiffusersInpainter.inpaint))

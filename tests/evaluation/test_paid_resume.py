@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from radinpaint.inpainters.openai_pricing import cost_from_usage, price_for
+from radinpaint.inpainters.openai.pricing import cost_from_usage, price_for
 
 from ..inpainters.fake_openai_server import FakeOpenAI, serve
 

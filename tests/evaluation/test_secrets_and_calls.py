@@ -27,7 +27,7 @@ from radinpaint.evaluation import Evaluation, LocalExecutor, get_preset
 from radinpaint.evaluation.specs import BackendSpec
 from radinpaint.hookspecs import hookimpl
 from radinpaint.inpainters.base import PerImageInpainter
-from radinpaint.inpainters.openai_pricing import cost_from_usage, price_for
+from radinpaint.inpainters.openai.pricing import cost_from_usage, price_for
 from radinpaint.records import InpaintRequest, Mask
 
 from ..inpainters.fake_openai_server import FakeOpenAI, _make_handler, serve

@@ -27,7 +27,7 @@ PROMPT = "hand x-ray"
 def tiny_model(tmp_path_factory):
     import torch
 
-    from radinpaint.inpainters.diffusers_tiny import save_random_inpaint_pipeline
+    from radinpaint.inpainters.diffusers.tiny import save_random_inpaint_pipeline
 
     torch.set_num_threads(1)
     return str(save_random_inpaint_pipeline(tmp_path_factory.mktemp("tiny-sd-inpaint")))
@@ -158,7 +158,7 @@ def test_fp16_on_gpu(tiny_model):
 
 @pytest.fixture(scope="session")
 def tiny_flux(tmp_path_factory):
-    from radinpaint.inpainters.diffusers_tiny import save_random_flux_fill_pipeline
+    from radinpaint.inpainters.diffusers.tiny import save_random_flux_fill_pipeline
 
     try:
         folder = save_random_flux_fill_pipeline(tmp_path_factory.mktemp("tiny-flux-fill"))

@@ -14,7 +14,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from radinpaint import InpaintRequest, get_inpainter
-from radinpaint.inpainters.diffusers_backend import DiffusersInpainter
+from radinpaint.inpainters.diffusers.backend import DiffusersInpainter
 
 from ._helpers import box_mask, radiograph
 
@@ -23,7 +23,7 @@ from ._helpers import box_mask, radiograph
 def tiny_model(tmp_path_factory):
     import torch
 
-    from radinpaint.inpainters.diffusers_tiny import save_random_inpaint_pipeline
+    from radinpaint.inpainters.diffusers.tiny import save_random_inpaint_pipeline
 
     torch.set_num_threads(1)
     return str(save_random_inpaint_pipeline(tmp_path_factory.mktemp("tiny-sd-inpaint")))

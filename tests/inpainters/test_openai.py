@@ -22,12 +22,12 @@ from radinpaint.errors import (
     ExternalUploadNotAllowedError,
     ModelUnavailableError,
 )
-from radinpaint.inpainters.openai_backend import (
+from radinpaint.inpainters.openai.backend import (
     ALLOW_UPLOAD_ENV,
     RECOMMENDED_PROMPT,
     STUDY_PROMPT,
 )
-from radinpaint.inpainters.openai_pricing import PRICES, cost_from_usage
+from radinpaint.inpainters.openai.pricing import PRICES, cost_from_usage
 from radinpaint.records import InpaintFailure, Mask, Radiograph
 
 from ._helpers import box_mask, radiograph

@@ -12,7 +12,7 @@ import pytest
 from radinpaint import InpaintRequest, get_inpainter
 from radinpaint.cache import ResultCache, inpaint_cached
 from radinpaint.errors import BatchFailedError, BudgetExceededError
-from radinpaint.inpainters.openai_pricing import (
+from radinpaint.inpainters.openai.pricing import (
     PRICES,
     estimate_call_usd,
     output_tokens_per_image,

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from radinpaint.errors import BackendError
-from radinpaint.inpainters.openai_client import call_with_retries
+from radinpaint.inpainters.openai.client import call_with_retries
 from radinpaint.inpainters.ratelimit import RetryPolicy, TokenBucket
 
 openai = pytest.importorskip("openai")

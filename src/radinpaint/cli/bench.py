@@ -83,7 +83,7 @@ def available_backends(
 ) -> tuple[list[Any], list[str]]:  # fmt: skip
     """The backend specs that can run here, and a note for each left out."""
     from ..evaluation import BackendSpec
-    from ..inpainters.openai_backend import ALLOW_UPLOAD_ENV
+    from ..inpainters.openai.backend import ALLOW_UPLOAD_ENV
     from ..registry import list_inpainters
 
     names = {e.name for e in list_inpainters()}

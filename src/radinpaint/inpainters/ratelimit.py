@@ -19,7 +19,7 @@ sends ``Retry-After`` (or ``retry-after-ms``) that is a lower bound: the wait is
 of it and the draw, never above ``max_delay``. Retry timing is not part of any result, so
 nothing is lost by it not being reproducible.
 
-What happens during the wait (:func:`~radinpaint.inpainters.openai_client.call_with_retries`):
+What happens during the wait (:func:`~radinpaint.inpainters.openai.client.call_with_retries`):
 after a 429 the whole :class:`TokenBucket` is paused for the wait, so every worker of the
 backend backs off, not just the one that saw it; after a 5xx, a timeout or a connection error
 only the failing call sleeps. A timed-out call may have been done, and billed, by the server:

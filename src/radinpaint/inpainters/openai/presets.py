@@ -1,6 +1,6 @@
 """Presets, constants and request grouping of the ``openai`` inpainter.
 
-Kept apart from :mod:`.openai_backend` so that the study's protocol (prompt, model, sizes)
+Kept apart from :mod:`.backend` so that the study's protocol (prompt, model, sizes)
 can be read in one place.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
-from ..errors import BudgetExceededError, InvalidInputError, ModelUnavailableError
-from ..records import InpaintFailure, InpaintRequest, InpaintResult
+from ...errors import BudgetExceededError, InvalidInputError, ModelUnavailableError
+from ...records import InpaintFailure, InpaintRequest, InpaintResult
 
 __all__ = [
     "ALLOW_UPLOAD_ENV",

@@ -34,12 +34,12 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ..capabilities import Capabilities
-from ..errors import InvalidInputError
-from ..fingerprint import fingerprint_files, fingerprint_value
-from ..records import InpaintRequest, InpaintResult
-from .base import finish_result, unchanged_result
-from .compositing import check_compositing
+from ...capabilities import Capabilities
+from ...errors import InvalidInputError
+from ...fingerprint import fingerprint_files, fingerprint_value
+from ...records import InpaintRequest, InpaintResult
+from ..base import finish_result, unchanged_result
+from ..compositing import check_compositing
 
 __all__ = ["DEFAULT_DIFFUSERS_MODEL", "DEFAULT_DIFFUSERS_PROMPT", "DiffusersInpainter"]
 
@@ -177,7 +177,7 @@ class DiffusersInpainter:
         return fingerprint_value({"model": self.model, "revision": _hub_revision(self.model)})
 
     def _loaded(self) -> Any:
-        from .diffusers_pipeline import load_pipeline
+        from .pipeline import load_pipeline
 
         return load_pipeline(
             self.model,
@@ -192,7 +192,7 @@ class DiffusersInpainter:
         return int(self.size) if self.size is not None else int(loaded.default_size)
 
     def _placement(self, request: InpaintRequest, side: int, multiple: int) -> Any:
-        from .geometry import plan
+        from ..geometry import plan
 
         side = max(multiple, side - side % multiple)
         if self.geometry == "crop":
@@ -211,7 +211,7 @@ class DiffusersInpainter:
             else:
                 todo.append(i)
         if todo:
-            from .diffusers_pipeline import run_batch
+            from .pipeline import run_batch
 
             loaded = self._loaded()
             side = self._side(loaded)

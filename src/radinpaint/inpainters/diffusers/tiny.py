@@ -138,7 +138,7 @@ def save_random_inpaint_pipeline(
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from ..errors import InvalidInputError
+    from ...errors import InvalidInputError
 
     if size not in _CONFIGS:
         raise InvalidInputError(f"unknown pipeline size {size!r}", available=list(_CONFIGS))

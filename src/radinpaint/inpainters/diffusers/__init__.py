@@ -1,14 +1,14 @@
 """Plugin module of the ``diffusers`` inpainter (local or hub inpainting pipelines).
 
 Importing this module is cheap: torch and diffusers are imported only when a backend runs
-(see :mod:`radinpaint.inpainters.diffusers_backend`). The built backend declares its
+(see :mod:`radinpaint.inpainters.diffusers.backend`). The built backend declares its
 capabilities (device, batch size, the pipeline's fingerprint) with its ``capabilities()``.
 """
 
 from __future__ import annotations
 
-from ..hookspecs import Register, hookimpl
-from .diffusers_backend import DiffusersInpainter
+from ...hookspecs import Register, hookimpl
+from .backend import DiffusersInpainter
 
 __all__ = ["DiffusersInpainter"]
 

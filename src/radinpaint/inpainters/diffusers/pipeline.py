@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from ..errors import InvalidInputError, ModelUnavailableError, require
+from ...errors import InvalidInputError, ModelUnavailableError, require
 
 __all__ = ["LoadedPipeline", "clear_pipeline_cache", "load_pipeline", "run_batch"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import InvalidInputError
+from ...errors import InvalidInputError
 
 __all__ = [
     "PRICES",

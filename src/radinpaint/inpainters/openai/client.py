@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BackendError, ModelUnavailableError, require
-from .ratelimit import RetryPolicy, TokenBucket
+from ...errors import BackendError, ModelUnavailableError, require
+from ..ratelimit import RetryPolicy, TokenBucket
 
 __all__ = [
     "ENV_FOR_KEY",
@@ -113,7 +113,7 @@ def redact_url(url: str | None) -> str | None:
     """A URL without ``user:password@`` and with secret query values masked (safe to record)."""
     if not url:
         return url
-    from ..scrub import redact_url as scrub_url
+    from ...scrub import redact_url as scrub_url
 
     return scrub_url(url)
 

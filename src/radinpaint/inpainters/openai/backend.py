@@ -26,7 +26,7 @@ Nothing leaves the machine without ``allow_external_upload=True`` or
 ``RADINPAINT_ALLOW_EXTERNAL_UPLOAD=1``; then only pixels do (a PNG encoded fresh from them,
 sent as ``image.png``/``mask.png``). The API key comes from ``api_key=`` or
 ``OPENAI_API_KEY`` and is never recorded. Throughput, retries and the budget are described
-in :mod:`.ratelimit`; prices in :mod:`.openai_pricing`.
+in :mod:`..ratelimit`; prices in :mod:`.pricing`.
 """
 
 from __future__ import annotations
@@ -45,18 +45,19 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from ..capabilities import Capabilities
-from ..errors import (
+from ...capabilities import Capabilities
+from ...errors import (
     BackendError,
     ExternalUploadNotAllowedError,
     InvalidInputError,
 )
-from ..inpaint_calls import error_text
-from ..ledger import SpendLedger
-from ..records import InpaintFailure, InpaintRequest, InpaintResult
-from .base import unchanged_result
-from .compositing import check_compositing
-from .openai_presets import (
+from ...inpaint_calls import error_text
+from ...ledger import SpendLedger
+from ...records import InpaintFailure, InpaintRequest, InpaintResult
+from ..base import unchanged_result
+from ..compositing import check_compositing
+from ..ratelimit import Budget, RetryPolicy, TokenBucket
+from .presets import (
     _FIDELITY_MODELS,
     _FORMATS,
     _QUALITIES,
@@ -73,14 +74,13 @@ from .openai_presets import (
     _size_text,
     upload_allowed,
 )
-from .openai_pricing import (
+from .pricing import (
     PRICE_TABLE_DATE,
     CostEstimate,
     cost_from_usage,
     estimate_call_usd,
     price_for,
 )
-from .ratelimit import Budget, RetryPolicy, TokenBucket
 
 __all__ = [
     "ALLOW_UPLOAD_ENV",
@@ -204,7 +204,7 @@ class OpenAIInpainter:
         check_compositing(str(self.compositing))
         if self.max_concurrency < 1:
             raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
-        from ..ledger import SpendLedger
+        from ...ledger import SpendLedger
 
         self._budget = Budget(self.max_images, self.max_usd, SpendLedger(self.spend_ledger))
         # shared by every inpaint() call, so concurrent callers stay within the bound too
@@ -213,7 +213,7 @@ class OpenAIInpainter:
     # ----------------------------------------------------------------- records
     def options(self) -> dict[str, Any]:
         """The options that shape the output (resolved from the preset), JSON-ready."""
-        from .openai_client import redact_url
+        from .client import redact_url
 
         return {
             "preset": self.preset,
@@ -237,7 +237,7 @@ class OpenAIInpainter:
         call's images are cached as it returns), fingerprint of the resolved options, the
         API key secret, and the spend ledger that books every billed image.
         """
-        from ..cache import canonical_json
+        from ...cache import canonical_json
 
         fingerprint = hashlib.sha256(canonical_json(self.options()).encode()).hexdigest()[:20]
         return Capabilities(
@@ -283,7 +283,7 @@ class OpenAIInpainter:
         return calls
 
     def _placement(self, request: InpaintRequest) -> Any:
-        from .geometry import plan
+        from ..geometry import plan
 
         shape = request.image.shape
         if self.preset == "study":
@@ -291,7 +291,7 @@ class OpenAIInpainter:
             return plan(shape, None, size=target, mode="squash")
         if self.size != "auto":
             return plan(shape, request.mask, size=_parse_size(str(self.size)), mode="crop")
-        from .geometry import mask_bbox
+        from ..geometry import mask_bbox
 
         x0, y0, x1, y1 = mask_bbox(request.mask)  # type: ignore[misc]
         bh, bw = y1 - y0, x1 - x0
@@ -340,7 +340,7 @@ class OpenAIInpainter:
     def _check_upload(self) -> None:
         if upload_allowed(self.allow_external_upload):
             return
-        from .openai_client import redact_url
+        from .client import redact_url
 
         where = redact_url(self.base_url or os.environ.get("OPENAI_BASE_URL")) or "api.openai.com"
         raise ExternalUploadNotAllowedError(
@@ -356,7 +356,7 @@ class OpenAIInpainter:
     def _ensure_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                from .openai_client import make_client
+                from .client import make_client
 
                 self._client = make_client(
                     api_key=self._api_key, base_url=self.base_url, timeout=self.timeout
@@ -366,7 +366,7 @@ class OpenAIInpainter:
                     self.images_per_minute, clock=self._clock, sleep=self._sleep
                 )
             if self.check_model and not self._model_checked:
-                from .openai_client import check_model_available
+                from .client import check_model_available
 
                 check_model_available(self._client, str(self.model))
                 self._model_checked = True
@@ -482,7 +482,7 @@ class OpenAIInpainter:
         state: _PartialFailure,
         options: dict[str, Any],
     ) -> None:
-        from .openai_client import call_with_retries, decode_image, encode_mask_png, encode_rgb_png
+        from .client import call_with_retries, decode_image, encode_mask_png, encode_rgb_png
 
         first = call.requests[0]
         image_png = encode_rgb_png(placement.to_backend(first.image.pixels))
@@ -572,9 +572,9 @@ class OpenAIInpainter:
         options: dict[str, Any],
         decode: Callable[[str], np.ndarray],
     ) -> None:
-        from .base import finish_result
-        from .geometry import resize
-        from .openai_pricing import usage_to_dict
+        from ..base import finish_result
+        from ..geometry import resize
+        from .pricing import usage_to_dict
 
         size = _size_text(placement.backend_shape)
         per_cost = (cost if cost is not None else (estimate or 0.0)) / call.n

@@ -1,15 +1,15 @@
 """Plugin module of the ``openai`` inpainter (OpenAI image edits).
 
 Importing this module is cheap: the openai SDK is imported only when a backend sends
-something (see :mod:`radinpaint.inpainters.openai_backend`). The built backend declares its
+something (see :mod:`radinpaint.inpainters.openai.backend`). The built backend declares its
 capabilities (connection limit, images per call, secret options, spend ledger) with its
 ``capabilities()``.
 """
 
 from __future__ import annotations
 
-from ..hookspecs import Register, hookimpl
-from .openai_backend import OpenAIInpainter
+from ...hookspecs import Register, hookimpl
+from .backend import OpenAIInpainter
 
 __all__ = ["OpenAIInpainter"]
 
