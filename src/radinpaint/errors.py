@@ -8,7 +8,10 @@ library raises on purpose.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "BackendError",
@@ -137,7 +140,7 @@ class CheckpointError(RadinpaintError):
     """A checkpoint does not match its declared configuration."""
 
 
-def require(module: str, *, extra: str, purpose: str) -> object:
+def require(module: str, *, extra: str, purpose: str) -> ModuleType:
     """Import an optional dependency or raise :class:`MissingDependencyError`.
 
     Args:

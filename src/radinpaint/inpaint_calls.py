@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -246,8 +247,11 @@ class InpaintCalls:
         first: dict[str | int, int] = {}  # key -> index of the request computed for it
         same: dict[int, list[int]] = {}
         todo: list[int] = []
+        # cache reads (a file read and a checksum each) overlap on a few local threads
+        with ThreadPoolExecutor(4, thread_name_prefix="radinpaint-cache") as pool:
+            hits = list(pool.map(self.lookup, requests))
         for i, r in enumerate(requests):
-            hit = self.lookup(r)
+            hit = hits[i]
             if hit is not None:
                 yield i, hit
                 continue

@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from .errors import InvalidInputError
-from .records import Case, InpaintRequest, InpaintResult, Mask, Predictions, Radiograph
+from .records import (
+    Case,
+    InpaintFailure,
+    InpaintRequest,
+    InpaintResult,
+    Mask,
+    Predictions,
+    Radiograph,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,10 +80,15 @@ class Inpainter(Protocol):
       request of that call.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name (an instance or class attribute, or a property)."""
+        ...
 
-    def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
-        """Inpaint every request; one result per request, in order."""
+    def inpaint(
+        self, requests: Sequence[InpaintRequest]
+    ) -> Sequence[InpaintResult | InpaintFailure]:
+        """Inpaint every request; one result (or failure record) per request, in order."""
         ...
 
 
@@ -99,7 +112,10 @@ class Predictor(Protocol):
       :class:`~radinpaint.errors.InvalidInputError`.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name (an instance or class attribute, or a property)."""
+        ...
 
     def predict(
         self, images: Sequence[Radiograph], male: Sequence[bool] | None = None
@@ -127,7 +143,10 @@ class MaskProvider(Protocol):
     - Takes a ``dilate`` option (a margin in pixels added around what it finds).
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name (an instance or class attribute, or a property)."""
+        ...
 
     def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
         """One mask per item, in order."""
@@ -162,7 +181,10 @@ class Metric(Protocol):
     their :class:`~radinpaint.capabilities.Capabilities`).
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name (an instance or class attribute, or a property)."""
+        ...
 
     def compute(self, table: pd.DataFrame) -> MetricResult:
         """Compute the metric over the table."""

@@ -11,7 +11,7 @@ at that depth, exactly: ``Radiograph.from_uint(a, 16).to_uint()`` equals ``a``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -210,7 +210,7 @@ class Radiograph:
     @property
     def shape(self) -> tuple[int, int]:
         """``(height, width)``."""
-        return self.pixels.shape  # type: ignore[return-value]
+        return self.pixels.shape
 
     @property
     def max_value(self) -> int:
@@ -279,6 +279,10 @@ class MaskComponent:
         return {"box": list(self.box), "kind": self.kind, "score": self.score}
 
 
+def _components(value: Iterable[MaskComponent]) -> tuple[MaskComponent, ...]:
+    return tuple(value)
+
+
 def _bool_array(value: np.ndarray) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype != np.bool_:
@@ -301,7 +305,7 @@ class Mask:
 
     array: np.ndarray = attrs.field(converter=_bool_array)
     source: str | None = None
-    components: tuple[MaskComponent, ...] = attrs.field(default=(), converter=tuple)
+    components: tuple[MaskComponent, ...] = attrs.field(default=(), converter=_components)
     _hash: str | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     @array.validator
@@ -343,7 +347,7 @@ class Mask:
     @property
     def shape(self) -> tuple[int, int]:
         """``(height, width)``."""
-        return self.array.shape  # type: ignore[return-value]
+        return self.array.shape
 
     @property
     def is_empty(self) -> bool:
@@ -532,6 +536,10 @@ def _scrubbed(options: Mapping[str, Any]) -> dict[str, Any]:
     return scrub_options(options)
 
 
+def _flags(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(eq=False)
 class InpaintResult:
     """What a backend produced for one request, and everything needed to replay it.
@@ -563,7 +571,7 @@ class InpaintResult:
     seconds: float = 0.0
     cost_usd: float = 0.0
     compositing: str | None = None
-    flags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    flags: tuple[str, ...] = attrs.field(default=(), converter=_flags)
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to_record(self) -> dict[str, Any]:
@@ -690,7 +698,9 @@ class Predictions:
 
         out: dict[str, np.ndarray] = {}
         if self.member_bone_age is not None:
-            out["bone_age_months"] = finite_sd(self.member_bone_age, min_count=2, axis=1)
+            out["bone_age_months"] = np.asarray(
+                finite_sd(self.member_bone_age, min_count=2, axis=1)
+            )
         if self.member_p_male is not None:
-            out["p_male"] = finite_sd(self.member_p_male, min_count=2, axis=1)
+            out["p_male"] = np.asarray(finite_sd(self.member_p_male, min_count=2, axis=1))
         return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import attrs
 
@@ -33,6 +33,9 @@ from .errors import (
     UnknownPluginError,
 )
 from .plugins import get_plugin_manager, plugin_errors
+
+if TYPE_CHECKING:
+    from .protocols import Inpainter, MaskProvider, Metric, Predictor
 
 __all__ = [
     "KINDS",
@@ -60,6 +63,8 @@ KINDS: dict[str, str] = {
     "metric": "radinpaint_register_metrics",
 }
 """Each kind of backend and the hook that registers it."""
+
+_BackendT = TypeVar("_BackendT")
 
 
 def _check_source(value: object, what: str) -> None:
@@ -127,8 +132,10 @@ class PluginEntry:
 
 
 @attrs.frozen
-class Built:
+class Built(Generic[_BackendT]):
     """A backend built from the registry, with the capabilities its plugin declares for it.
+
+    ``Built[Inpainter]`` (and so on) names one whose backend is of a known kind.
 
     Attributes:
         backend: the backend object (an Inpainter, Predictor, MaskProvider or Metric).
@@ -136,7 +143,7 @@ class Built:
         entry: the registry entry it was built from; None for an object built elsewhere.
     """
 
-    backend: Any
+    backend: _BackendT
     capabilities: Capabilities = attrs.field(validator=attrs.validators.instance_of(Capabilities))
     entry: PluginEntry | None = None
 
@@ -259,6 +266,16 @@ def _entry(kind: str, name: str) -> PluginEntry:
     return entries[name]
 
 
+@overload
+def get_backend(kind: Literal["inpainter"], name: str, /, **options: Any) -> Inpainter: ...
+@overload
+def get_backend(kind: Literal["predictor"], name: str, /, **options: Any) -> Predictor: ...
+@overload
+def get_backend(kind: Literal["mask_provider"], name: str, /, **options: Any) -> MaskProvider: ...
+@overload
+def get_backend(kind: Literal["metric"], name: str, /, **options: Any) -> Metric: ...
+@overload
+def get_backend(kind: str, name: str, /, **options: Any) -> Any: ...
 def get_backend(kind: str, name: str, /, **options: Any) -> Any:
     """Build the ``kind`` backend registered as ``name`` with ``options``.
 
@@ -276,7 +293,19 @@ def get_backend(kind: str, name: str, /, **options: Any) -> Any:
     return entry.factory(**options)
 
 
-def build_backend(kind: str, name: str, /, **options: Any) -> Built:
+@overload
+def build_backend(kind: Literal["inpainter"], name: str, /, **options: Any) -> Built[Inpainter]: ...
+@overload
+def build_backend(kind: Literal["predictor"], name: str, /, **options: Any) -> Built[Predictor]: ...
+@overload
+def build_backend(
+    kind: Literal["mask_provider"], name: str, /, **options: Any
+) -> Built[MaskProvider]: ...
+@overload
+def build_backend(kind: Literal["metric"], name: str, /, **options: Any) -> Built[Metric]: ...
+@overload
+def build_backend(kind: str, name: str, /, **options: Any) -> Built[Any]: ...
+def build_backend(kind: str, name: str, /, **options: Any) -> Built[Any]:
     """Build the ``kind`` backend registered as ``name``, with its declared capabilities.
 
     Like :func:`get_backend`, and the record comes from the registration: a fixed
@@ -322,22 +351,22 @@ def capabilities_of(kind: str, backend: Any) -> Capabilities:
     return entry.capabilities_for(backend)
 
 
-def get_inpainter(name: str, /, **options: Any) -> Any:
+def get_inpainter(name: str, /, **options: Any) -> Inpainter:
     """Build the inpainter registered as ``name`` (e.g. ``"telea"``) with ``options``."""
     return get_backend("inpainter", name, **options)
 
 
-def get_predictor(name: str, /, **options: Any) -> Any:
+def get_predictor(name: str, /, **options: Any) -> Predictor:
     """Build the predictor registered as ``name`` (e.g. ``"phantom-ensemble"``)."""
     return get_backend("predictor", name, **options)
 
 
-def get_mask_provider(name: str, /, **options: Any) -> Any:
+def get_mask_provider(name: str, /, **options: Any) -> MaskProvider:
     """Build the mask provider registered as ``name`` (e.g. ``"ground-truth"``)."""
     return get_backend("mask_provider", name, **options)
 
 
-def get_metric(name: str, /, **options: Any) -> Any:
+def get_metric(name: str, /, **options: Any) -> Metric:
     """Build the metric registered as ``name``."""
     return get_backend("metric", name, **options)
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["derive_seed", "rng"]
 
@@ -24,8 +28,10 @@ def _canonical(key: object) -> object:
     np = sys.modules.get("numpy")  # without numpy imported, no key can be a numpy scalar
     if np is not None and isinstance(key, np.generic):
         return key.item()
-    if type(key) in (tuple, list):
-        return type(key)(_canonical(k) for k in key)  # type: ignore[attr-defined]
+    if type(key) is tuple:
+        return tuple(_canonical(k) for k in key)
+    if type(key) is list:
+        return [_canonical(k) for k in key]
     return key
 
 
@@ -45,7 +51,7 @@ def derive_seed(seed: int, *keys: object) -> int:
     return int.from_bytes(digest, "little") % _MAX_SEED
 
 
-def rng(seed: int, *keys: object):  # -> numpy.random.Generator
+def rng(seed: int, *keys: object) -> np.random.Generator:
     """A numpy ``Generator`` seeded with ``derive_seed(seed, *keys)``."""
     import numpy as np
 

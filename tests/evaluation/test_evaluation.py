@@ -198,7 +198,7 @@ def test_custom_executor_carries_all_the_work(test_plugin, phantoms):
     ).run()
     assert res.table["error"].isna().all()
     sizes = [n for n, _ in calls]
-    assert sizes[0] == 2  # 4 cases x 2 variants in batches of 4 requests
+    assert sizes[0] == 2  # 4 cases x 2 variants in calls of 4 requests
     assert sum(sizes) >= 3  # inpainting and prediction went through it
     assert res.manifest["evaluation"]["executor"]["type"] == "Counting"
 

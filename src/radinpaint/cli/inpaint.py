@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             written += 1
             print(f"{path} -> {out / name}.png ({', '.join(result.flags) or 'ok'})")
-    for path, message in failures:
-        print(f"radinpaint inpaint: failed: {path}: {message}", file=sys.stderr)
+    for failed, message in failures:
+        print(f"radinpaint inpaint: failed: {failed}: {message}", file=sys.stderr)
     print(f"{written} output(s) written to {out}; {len(failures)} failure(s)")
     return 1 if failures else 0

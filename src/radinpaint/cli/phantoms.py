@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         sub.mkdir(parents=True, exist_ok=True)
     rows = []
     for case in dataset:
+        # a phantom always carries its clean image and its artifact mask
+        assert case.clean_image is not None and case.artifact_mask is not None
         write_image(out / f"{case.id}.png", case.image)
         write_image(out / "clean" / f"{case.id}.png", case.clean_image)
         write_mask(out / "masks" / f"{case.id}.png", case.artifact_mask)

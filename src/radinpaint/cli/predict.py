@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
     male = None
     if args.male is not None:
-        values = [parse_sex(v, where="--male") for v in args.male.split(",")]
-        if None in values:
+        parsed = [parse_sex(v, where="--male") for v in args.male.split(",")]
+        values = [v for v in parsed if v is not None]
+        if len(values) != len(parsed):
             raise InvalidInputError(
                 f"--male value {args.male!r} is not understood", fix="use true or false"
             )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 from ._args import parse_options
+
+if TYPE_CHECKING:
+    from ..records import Case
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     """Train and save."""
     from ..predictors.training import TrainConfig, train_ensemble
 
+    cases: Sequence[Case]
     if args.phantoms is not None:
         from ..datasets.phantom import PhantomDataset
 

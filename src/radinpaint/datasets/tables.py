@@ -108,7 +108,7 @@ def to_dataset_table(
             path = base / str(rec[file_col]).strip()
             case_id = str(rec[id_col]).strip() if id_col else path.stem
         else:
-            case_id = str(rec[id_col]).strip()  # type: ignore[index]
+            case_id = str(rec[id_col]).strip()
             path = locate.get(case_id)  # type: ignore[assignment]
         if not case_id:
             raise InvalidInputError("empty case id", input=line)

@@ -52,6 +52,7 @@ class Chunk:
         prediction_errors: (predictor label, image hash) -> why it has no prediction.
         inpainter_errors: each inpainter's error (why it stopped) once this chunk was
             inpainted, or None.
+        error_rows: rows of cases that could not be processed (their mask failed).
     """
 
     cases: list[Case] = attrs.field(factory=list)
@@ -61,6 +62,7 @@ class Chunk:
     images: dict[str, Radiograph] = attrs.field(factory=dict)
     prediction_errors: dict[tuple[str, str], str] = attrs.field(factory=dict)
     inpainter_errors: dict[str, str | None] = attrs.field(factory=dict)
+    error_rows: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 def stored_prediction(preds: Predictions, i: int) -> StoredPrediction:
@@ -78,20 +80,3 @@ def stored_prediction(preds: Predictions, i: int) -> StoredPrediction:
         row(preds.member_bone_age),
         row(preds.member_p_male),
     )
-
-
-def base_row(case: Case, label: str, variant: int, plabel: str, view: str) -> dict[str, Any]:
-    """The columns every row of the tidy table starts with."""
-    return {
-        "case_id": case.id,
-        "inpainter": label,
-        "variant": variant,
-        "predictor": plabel,
-        "view": view,
-        "true_bone_age": math.nan if case.bone_age_months is None else case.bone_age_months,
-        "true_male": math.nan if case.male is None else float(case.male),
-        "pred_bone_age": math.nan,
-        "pred_p_male": math.nan,
-        "orig_pred_bone_age": math.nan,
-        "orig_pred_p_male": math.nan,
-    }

@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError
 from ..records import Case
+
+if TYPE_CHECKING:
+    from .core import Evaluation
 
 __all__ = ["CONFIG_KEYS", "dataset_from_config", "evaluation_from_config"]
 
@@ -116,7 +119,7 @@ def dataset_from_config(spec: Mapping[str, Any] | str) -> Sequence[Case]:
     return ds
 
 
-def evaluation_from_config(config: Mapping[str, Any], **overrides: Any) -> Any:
+def evaluation_from_config(config: Mapping[str, Any], **overrides: Any) -> Evaluation:
     """Build an Evaluation from ``config`` (keys in :data:`CONFIG_KEYS`); ``overrides`` win."""
     from .core import Evaluation
     from .executor import LocalExecutor

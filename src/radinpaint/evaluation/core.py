@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -45,6 +45,9 @@ from .decomposition import VIEWS
 from .executor import Executor, LocalExecutor
 from .presets import Preset, get_preset
 from .specs import BackendSpec, parse_specs
+
+if TYPE_CHECKING:
+    from .result import EvaluationResult
 
 __all__ = ["TABLE_COLUMNS", "Evaluation", "case_seed", "chunks"]
 
@@ -99,9 +102,14 @@ class Evaluation:
     dataset: Sequence[Case]
     inpainters: list[BackendSpec] = attrs.field(converter=lambda v: parse_specs(v, "inpainters"))
     predictors: list[BackendSpec] = attrs.field(converter=lambda v: parse_specs(v, "predictors"))
-    mask_provider: BackendSpec = attrs.field(default="ground-truth", converter=BackendSpec.parse)
+    mask_provider: BackendSpec = attrs.field(
+        default=attrs.Factory(lambda: BackendSpec.parse("ground-truth")),
+        converter=lambda v: BackendSpec.parse(v),
+    )
     variants: int = attrs.field(default=3, validator=_positive)
-    preset: Preset = attrs.field(default="recommended", converter=_preset)
+    preset: Preset = attrs.field(
+        default=attrs.Factory(lambda: get_preset("recommended")), converter=_preset
+    )
     metrics: list[BackendSpec] | None = attrs.field(
         default=None, converter=lambda v: None if v is None else parse_specs(v, "metrics")
     )
@@ -143,7 +151,7 @@ class Evaluation:
             return self.metrics
         return [BackendSpec(name, opts, label) for label, name, opts in self.preset.metrics]
 
-    def run(self) -> Any:
+    def run(self) -> EvaluationResult:
         """Run everything and return an :class:`~.result.EvaluationResult`."""
         from .runner import Runner
 

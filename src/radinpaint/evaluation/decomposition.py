@@ -95,7 +95,8 @@ def _auc(truth: np.ndarray, score: np.ndarray) -> float:
 
 
 def _mae(truth: np.ndarray, pred: np.ndarray) -> float:
-    return float(stats.mae(*stats.complete(truth, pred)))
+    truth, pred = stats.complete(truth, pred)
+    return float(stats.mae(truth, pred))
 
 
 def _aggregate_variants(rows: pd.DataFrame) -> pd.DataFrame:

@@ -84,9 +84,9 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
         },
         "backends": runner.backend_records(),
         "plugins": plugin_versions(),
-        "prompts_sent": sorted(runner.prompts),
-        "counts": {k: round(v, 6) for k, v in runner.counts.items()}
-        | {"rows": len(table), "rows_with_error": errors, "failures": len(runner.failures)},
-        "timings_s": {k: round(v, 3) for k, v in runner.timings.items()},
+        "prompts_sent": sorted(runner.tally.prompts),
+        "counts": {k: round(v, 6) for k, v in runner.tally.counts.items()}
+        | {"rows": len(table), "rows_with_error": errors, "failures": len(runner.tally.failures)},
+        "timings_s": {k: round(v, 3) for k, v in runner.tally.timings.items()},
         "inputs": runner.input_hashes,
     }

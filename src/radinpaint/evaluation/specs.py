@@ -47,6 +47,10 @@ def _value(text: str) -> Any:
         return text
 
 
+def _options(value: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    return dict(value)
+
+
 @attrs.frozen
 class BackendSpec:
     """A backend of one kind to build (or already built), and its label.
@@ -60,7 +64,7 @@ class BackendSpec:
     """
 
     name: str
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_options)
     label: str = attrs.field(default="")
     instance: Any = attrs.field(default=None, eq=False, repr=False)
     capabilities: Capabilities | None = attrs.field(default=None, eq=False, repr=False)
@@ -107,9 +111,9 @@ class BackendSpec:
                     fix='write {"name": "gan", "options": {"compositing": "raw"}}',
                 )
             return cls(str(value["name"]), dict(value.get("options") or {}), value.get("label", ""))
-        name = getattr(value, "name", None)
-        if isinstance(name, str):
-            return cls(name, {}, "", value)
+        own_name = getattr(value, "name", None)
+        if isinstance(own_name, str):
+            return cls(own_name, {}, "", value)
         raise InvalidInputError(
             f"cannot use {value!r} as a backend",
             fix="give a registered name, a {'name': ..., 'options': ...} mapping or a backend",

@@ -105,9 +105,12 @@ class PerImageInpainter(ABC):
 
     def options(self) -> dict[str, Any]:
         """The backend's options as JSON-ready values (attrs fields not starting with ``_``)."""
-        if not attrs.has(type(self)):
+        cls = type(self)
+        if not attrs.has(cls):
             return {}
-        return {k: v for k, v in attrs.asdict(self, recurse=False).items() if not k.startswith("_")}
+        return {
+            a.name: getattr(self, a.name) for a in attrs.fields(cls) if not a.name.startswith("_")
+        }
 
     @abstractmethod
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:

@@ -83,11 +83,16 @@ class TokenBucket:
         self._tokens = float(self.burst)
         self._stamp = self.clock()
 
+    def _burst(self) -> float:
+        """``burst`` as a float (``__attrs_post_init__`` replaced None by the default)."""
+        assert self.burst is not None
+        return float(self.burst)
+
     def _refill(self, now: float) -> None:
         if self.rate_per_minute is None:
             return
         elapsed = max(0.0, now - self._stamp)
-        self._tokens = min(float(self.burst), self._tokens + elapsed * self.rate_per_minute / 60)
+        self._tokens = min(self._burst(), self._tokens + elapsed * self.rate_per_minute / 60)
         self._stamp = now
 
     def acquire(self, tokens: float = 1.0) -> float:
@@ -107,7 +112,7 @@ class TokenBucket:
                     return waited
                 else:
                     self._refill(now)
-                    need = min(tokens, float(self.burst))
+                    need = min(tokens, self._burst())
                     if self._tokens >= need:
                         self._tokens -= tokens
                         self.waited += waited

@@ -85,7 +85,7 @@ def grow(mask: np.ndarray, r: int) -> np.ndarray:
 
 def finish_mask(
     array: np.ndarray,
-    source: str,
+    source: str | None,
     components: Sequence[MaskComponent] = (),
     dilate: int = 0,
 ) -> Mask:

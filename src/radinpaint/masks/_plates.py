@@ -129,7 +129,7 @@ def find_plate(
     smooth = cv2.GaussianBlur(win, (0, 0), 1.5)
     # the plate's outline is a sharp edge even where the plate is as grey as the background;
     # the edge threshold comes from the gradients on the plate next to the letters (noise)
-    u8 = np.clip(win * 255.0, 0, 255).astype(np.uint8)
+    u8: np.ndarray = np.clip(win * 255.0, 0, 255).astype(np.uint8)
     u8 = cv2.GaussianBlur(cv2.medianBlur(cv2.medianBlur(u8, 5), 5), (0, 0), 1.0)
     gx = cv2.Sobel(u8, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(u8, cv2.CV_32F, 0, 1, ksize=3)
@@ -152,7 +152,9 @@ def find_plate(
             reasons.append("no region")
             continue
         order = ids[np.argsort(-counts[ids])]
-        candidates = [ids] if ids.size == 1 else [*([i] for i in order), ids]
+        candidates: list[np.ndarray | list[int]] = (
+            [ids] if ids.size == 1 else [*([i] for i in order), ids]
+        )
         inside = (wy0 > 0, wy1 < h, wx0 > 0, wx1 < w)
         for chosen in candidates:
             region = ndi.binary_fill_holes(np.isin(labels, chosen) | grow(let, r0))

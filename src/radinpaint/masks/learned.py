@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,10 @@ PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "mask_unet.safe
 _FORMAT = "radinpaint.mask_unet/1"
 
 
+def _widths(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class MaskNetConfig:
     """How a mask network was built and trained (stored as JSON beside its weights).
@@ -63,7 +67,7 @@ class MaskNetConfig:
         training: facts about the training run (data, steps, seed, losses).
     """
 
-    widths: tuple[int, ...] = attrs.field(default=(8, 16, 32, 64), converter=tuple)
+    widths: tuple[int, ...] = attrs.field(default=(8, 16, 32, 64), converter=_widths)
     input_size: int = 512
     threshold: float = 0.5
     min_area: int = 4

@@ -41,7 +41,12 @@ def packaged_det_model() -> Path:
         ModelUnavailableError: the installed rapidocr does not ship the model file.
     """
     rapidocr = require("rapidocr", extra="ocr", purpose="the ocr mask provider")
-    path = Path(rapidocr.__file__).resolve().parent / "models" / _DET_MODEL  # type: ignore[attr-defined]
+    if rapidocr.__file__ is None:  # a namespace package, not an installed rapidocr
+        raise ModelUnavailableError(
+            "the installed rapidocr is not a regular package",
+            fix="pip install 'rapidocr>=3.0', or use the markers provider",
+        )
+    path = Path(rapidocr.__file__).resolve().parent / "models" / _DET_MODEL
     if not path.is_file():
         raise ModelUnavailableError(
             f"the installed rapidocr does not ship {_DET_MODEL}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -227,7 +228,9 @@ def stuart_maxwell_test(
     if keep.sum() < 2:
         keep = (table.sum(0) + table.sum(1)) > 0
     table = table[np.ix_(keep, keep)]
-    details = {"categories": [str(c) for c, kp in zip(cats, keep, strict=True) if kp]}
+    details: dict[str, Any] = {
+        "categories": [str(c) for c, kp in zip(cats, keep, strict=True) if kp]
+    }
     details["table"] = table.tolist()
     df = int(table.shape[0] - 1)
     details["df"] = df

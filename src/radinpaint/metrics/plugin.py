@@ -7,51 +7,61 @@ takes a ``seed``), which is what each declares.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..capabilities import Capabilities
 from ..hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from .paired_metric import PairedMetric
+    from .table_metrics import (
+        CalibrationMetric,
+        ClassificationMetric,
+        ConsistencyMetric,
+        RegressionMetric,
+        StudyMetric,
+    )
 
 METRIC_CAPABILITIES = Capabilities(deterministic=True)
 """What every built-in metric declares: the same table and options give the same result."""
 
 
-def regression(**options: Any) -> Any:
+def regression(**options: Any) -> RegressionMetric:
     """Bone-age MAE, RMSE, bias with bootstrap CIs (:class:`RegressionMetric`)."""
     from .table_metrics import RegressionMetric
 
     return RegressionMetric(**options)
 
 
-def classification(**options: Any) -> Any:
+def classification(**options: Any) -> ClassificationMetric:
     """Sex AUC with DeLong and bootstrap CIs, accuracy (:class:`ClassificationMetric`)."""
     from .table_metrics import ClassificationMetric
 
     return ClassificationMetric(**options)
 
 
-def paired(**options: Any) -> Any:
+def paired(**options: Any) -> PairedMetric:
     """Changes vs the originals with paired tests (:class:`PairedMetric`)."""
     from .paired_metric import PairedMetric
 
     return PairedMetric(**options)
 
 
-def consistency(**options: Any) -> Any:
+def consistency(**options: Any) -> ConsistencyMetric:
     """Spread across variants: SD, range, sex flips (:class:`ConsistencyMetric`)."""
     from .table_metrics import ConsistencyMetric
 
     return ConsistencyMetric(**options)
 
 
-def calibration(**options: Any) -> Any:
+def calibration(**options: Any) -> CalibrationMetric:
     """Recovery by linear recalibration, in-sample and cross-validated."""
     from .table_metrics import CalibrationMetric
 
     return CalibrationMetric(**options)
 
 
-def study(**options: Any) -> Any:
+def study(**options: Any) -> StudyMetric:
     """The reference study's scoring, replayed (:class:`StudyMetric`)."""
     from .table_metrics import StudyMetric
 

@@ -12,6 +12,8 @@ All three compare predictions with the ground truth case by case: ``e_i = pred_i
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
@@ -84,7 +86,12 @@ def regression_summary(
         Efron B, Tibshirani RJ (1993). *An Introduction to the Bootstrap*, ch. 13-14.
     """
     t, p = _pair(y_true, y_pred)
-    kw = {"n_resamples": n_resamples, "confidence": confidence, "method": method, "seed": seed}
+    kw: dict[str, Any] = {
+        "n_resamples": n_resamples,
+        "confidence": confidence,
+        "method": method,
+        "seed": seed,
+    }
     return RegressionSummary(
         mae=bootstrap_ci(t, p, statistic="mae", **kw),
         rmse=bootstrap_ci(t, p, statistic="rmse", **kw),

@@ -195,7 +195,7 @@ class TimmNet(_SexHead):
         super().__init__()
         timm = require("timm", extra="timm", purpose=f"the timm architecture {model_name!r}")
         self.sex_input = bool(sex_input)
-        self.backbone = timm.create_model(  # type: ignore[attr-defined]
+        self.backbone = timm.create_model(
             model_name, pretrained=False, num_classes=0, in_chans=in_chans, **timm_options
         )
         dim = int(self.backbone.num_features)

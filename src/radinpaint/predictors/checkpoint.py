@@ -16,12 +16,17 @@ A saved ensemble is a directory::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import CheckpointError, InvalidInputError, ModelUnavailableError
 from .members import Member, MemberSpec
+
+if TYPE_CHECKING:
+    from .ensemble import EnsemblePredictor
+
+M = TypeVar("M")
 
 __all__ = [
     "ENSEMBLE_FORMAT",
@@ -80,7 +85,7 @@ def load_state_dict_checked(
     module.load_state_dict(dict(state), strict=True, assign=assign)
 
 
-def build_empty(factory: Any) -> Any:
+def build_empty(factory: Callable[[], M]) -> M:
     """Build a module on the meta device (no weight initialisation: loading replaces it)."""
     import torch
 
@@ -88,7 +93,9 @@ def build_empty(factory: Any) -> Any:
         return factory()
 
 
-def save_member(member: Member, directory: str | Path, *, extra: Mapping[str, Any] | None = None):
+def save_member(
+    member: Member, directory: str | Path, *, extra: Mapping[str, Any] | None = None
+) -> tuple[Path, Path]:
     """Write ``<name>.safetensors`` and ``<name>.json`` for a built-in member; returns paths."""
     from safetensors.torch import save_file
 
@@ -222,7 +229,7 @@ def save_ensemble(
     return directory
 
 
-def load_ensemble(directory: str | Path, **options: Any):
+def load_ensemble(directory: str | Path, **options: Any) -> EnsemblePredictor:
     """Load a saved ensemble directory into an :class:`EnsemblePredictor`.
 
     Args:
@@ -267,7 +274,7 @@ def load_ensemble(directory: str | Path, **options: Any):
     settings.update({k: v for k, v in saved.items() if k in allowed})
     settings.update(options)
     # what capabilities() fingerprints: the manifest, each member's config and weights
-    files = [manifest_path, *(directory / f"{n}.json" for n in names)]
+    files: list[str | Path] = [manifest_path, *(directory / f"{n}.json" for n in names)]
     files += [m.source for m in members if m.source]
     settings["source_files"] = files
     return EnsemblePredictor(members=members, **settings)
@@ -289,8 +296,8 @@ def read_pth_state_dict(path: str | Path) -> dict[str, Any]:
         allowed.append(np._core.multiarray._reconstruct)  # type: ignore[attr-defined]
         allowed.append(np._core.multiarray.scalar)  # type: ignore[attr-defined]
     except AttributeError:  # numpy < 2
-        allowed.append(np.core.multiarray._reconstruct)
-        allowed.append(np.core.multiarray.scalar)
+        allowed.append(np.core.multiarray._reconstruct)  # type: ignore[attr-defined]
+        allowed.append(np.core.multiarray.scalar)  # type: ignore[attr-defined]
     allowed += [type(np.dtype(t)) for t in ("float32", "float64", "int64", "int32", "bool")]
     try:
         with torch.serialization.safe_globals(allowed):

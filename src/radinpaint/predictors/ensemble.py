@@ -14,7 +14,7 @@ the ensemble's own sex members.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ def _check_members(instance: Any, attribute: attrs.Attribute, value: list[Member
     names = [m.name for m in value]
     if len(set(names)) != len(names):
         raise InvalidInputError(f"member names must be unique, got {names}")
+
+
+def _members(value: Iterable[Member]) -> list[Member]:
+    return list(value)
 
 
 def _check_aggregation(instance: Any, attribute: attrs.Attribute, value: str) -> None:
@@ -79,7 +83,7 @@ class EnsemblePredictor:
     """
 
     name: str
-    members: list[Member] = attrs.field(converter=list, validator=_check_members)
+    members: list[Member] = attrs.field(converter=_members, validator=_check_members)
     aggregation: str = attrs.field(default="mean", validator=_check_aggregation)
     device: str = "auto"
     batch_size: int = 64
@@ -437,7 +441,7 @@ def _state_dict_sha256(module: Any) -> str:
         if isinstance(value, torch.Tensor):
             t = value.detach().to("cpu").contiguous().reshape(-1)
             h.update(f"{t.dtype}:{tuple(value.shape)}\0".encode())
-            h.update(memoryview(t.view(torch.uint8).numpy()))
+            h.update(t.view(torch.uint8).numpy().data)
         else:
             h.update(repr(value).encode("utf-8"))
     return h.hexdigest()

@@ -7,12 +7,15 @@ handling, preprocessing, output scaling); a :class:`Member` pairs it with the to
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import InvalidInputError
 from .preprocessing import Preprocessing, get_preprocessing
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["SEX_SUBSETS", "TARGETS", "Member", "MemberSpec"]
 
@@ -114,7 +117,7 @@ class MemberSpec:
             )
         return cls(**dict(data))
 
-    def build_module(self) -> Any:
+    def build_module(self) -> nn.Module:
         """An untrained network for this spec (not for ``torchscript`` members)."""
         from .architectures import build_model
 

@@ -15,10 +15,14 @@ whether it needs the sex, the weights' fingerprint) with its ``capabilities()``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from .ensemble import EnsemblePredictor
 
 __all__ = [
     "DEFAULT",
@@ -75,7 +79,7 @@ def load_phantom_ensemble(
     prefetch: bool = DEFAULT,
     sex_from_prediction: bool = DEFAULT,
     progress: bool = DEFAULT,
-) -> Any:
+) -> EnsemblePredictor:
     """The shipped phantom-trained ensemble (bone age and sex).
 
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings (see there);
@@ -124,7 +128,7 @@ def load_study(
     prefetch: bool = DEFAULT,
     sex_from_prediction: bool = DEFAULT,
     progress: bool = DEFAULT,
-) -> Any:
+) -> EnsemblePredictor:
     """The study's models from ``weights_dir``.
 
     The patterns, ``preprocessing`` and ``name`` are those of
@@ -172,7 +176,7 @@ def load_saved(
     prefetch: bool = DEFAULT,
     sex_from_prediction: bool = DEFAULT,
     progress: bool = DEFAULT,
-) -> Any:
+) -> EnsemblePredictor:
     """An ensemble directory written by save_ensemble / radinpaint train-predictor.
 
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not
@@ -200,7 +204,7 @@ def load_saved(
     return load_ensemble(path, **options)
 
 
-def _declared(backend: Any) -> Any:
+def _declared(backend: EnsemblePredictor) -> Capabilities:
     """What a built predictor declares: its own ``capabilities()`` (device, batch, sex)."""
     return backend.capabilities()
 

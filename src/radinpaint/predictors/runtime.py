@@ -52,7 +52,9 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return table[amp]
 
 
-def autocast_context(device: torch.device, dtype: torch.dtype | None) -> Any:
+def autocast_context(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[Any]:
     """``torch.autocast`` for ``dtype``, or a no-op context."""
     if dtype is None:
         return contextlib.nullcontext()

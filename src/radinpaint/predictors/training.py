@@ -70,7 +70,9 @@ class TrainConfig:
 
     architecture: str = "compact-cnn"
     arch_options: dict[str, Any] = attrs.field(factory=dict)
-    preprocessing: Preprocessing = attrs.field(default="phantom-128", converter=get_preprocessing)
+    preprocessing: Preprocessing = attrs.field(
+        default=attrs.Factory(lambda: get_preprocessing("phantom-128")), converter=get_preprocessing
+    )
     targets: tuple[str, ...] = attrs.field(default=("bone_age", "male"), converter=tuple)
     joint: bool = False
     folds: int = 4
@@ -110,7 +112,9 @@ class TrainConfig:
         return d
 
 
-def geometry_arrays(cases: Sequence[Case], preprocessing: Preprocessing, *, progress: bool = True):
+def geometry_arrays(
+    cases: Sequence[Case], preprocessing: Preprocessing, *, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Geometric preprocessing of every case: ``(N, S, S)`` float16 images, ages, sexes.
 
     Missing labels become NaN (bone age) or -1 (sex).
@@ -149,7 +153,7 @@ def _augment(x: Any, gen: Any, cfg: TrainConfig) -> Any:
         theta = torch.stack(
             [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
         )
-        grid = F.affine_grid(theta, (b, 1, *x.shape[-2:]), align_corners=False)
+        grid = F.affine_grid(theta, [b, 1, *x.shape[-2:]], align_corners=False)
         x = F.grid_sample(x[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
     gamma = torch.exp((torch.rand(b, 1, 1, generator=gen) * 2 - 1) * 0.3)
     contrast = 1 + (torch.rand(b, 1, 1, generator=gen) * 2 - 1) * 0.2

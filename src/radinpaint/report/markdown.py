@@ -81,7 +81,8 @@ def run_facts(result: EvaluationResult) -> list[tuple[str, Any]]:
             "inpainting outputs",
             f"{int(counts.get('inpaint_computed', 0))} computed, "
             f"{int(counts.get('inpaint_cached', 0))} from cache, "
-            f"{int(counts.get('inpaint_replicated', 0))} replicated (deterministic)",
+            f"{int(counts.get('inpaint_replicated', 0))} replicated (deterministic), "
+            f"{int(counts.get('inpaint_failed', 0))} failed",
         ),
         (
             "predictions",
@@ -90,7 +91,10 @@ def run_facts(result: EvaluationResult) -> list[tuple[str, Any]]:
         ),
         (
             "cost (USD)",
-            f"{counts.get('cost_usd_spent', 0):.2f} spent this run, "
+            f"{counts.get('cost_usd_spent', 0):.2f} spent this run "
+            f"({int(counts.get('images_paid', 0))} images paid, "
+            f"{counts.get('cost_usd_billed_failures', 0):.2f} of it for billed failures such "
+            "as timed-out calls), "
             f"{counts.get('cost_usd_total', 0):.2f} for all outputs",
         ),
         ("time (s)", f"{times.get('total_s', float('nan')):.1f}"),

@@ -222,6 +222,12 @@ _CAP_COS = np.array([math.cos(c) for c in _CAPS])
 _CAP_SIN = np.array([math.sin(c) for c in _CAPS])
 
 
+def _scaled(widths: tuple[float, float, float], factor: float) -> tuple[float, float, float]:
+    """Each of the three widths times ``factor``."""
+    w0, ws, w1 = widths
+    return (w0 * factor, ws * factor, w1 * factor)
+
+
 def bone_outline(
     a: np.ndarray, b: np.ndarray, widths: tuple[float, float, float], n: int = 11
 ) -> np.ndarray:
@@ -345,7 +351,7 @@ class _Builder:
             inner = bone_outline(
                 a2 + 0.06 * length * u,
                 b2 - 0.06 * length * u,
-                tuple(w * (1.0 - 2.0 * self.wall) for w in body_w),
+                _scaled(body_w, 1.0 - 2.0 * self.wall),
             )
             self.shapes.append(
                 Shape("bone", outer, inner, group, self.cortex, self.cortex * self.medulla, name)
@@ -382,7 +388,7 @@ class _Builder:
             inner = bone_outline(
                 a + 0.06 * length * u,
                 b - 0.06 * length * u,
-                tuple(w * (1.0 - 2.0 * self.wall) for w in (w0, ws, w1)),
+                _scaled((w0, ws, w1), 1.0 - 2.0 * self.wall),
             )
             self.shapes.append(
                 Shape("bone", outer, inner, group, self.cortex, self.cortex * self.medulla, name)

@@ -261,6 +261,8 @@ def burn_in(
         x1 = min(math.ceil(where[0] + half) + margin, size)
         y1 = min(math.ceil(where[1] + half) + margin, size)
         roi = (slice(y0, y1), slice(x0, x1))
+        layer_ink: np.ndarray  # float32 (cv2's stubs widen what it returns)
+        layer_body: np.ndarray | None
         layer_ink = _warp(ink, angle, where, size)[roi].astype(np.float32) * np.float32(1 / 255)
         layer_body = (
             _warp(body, angle, where, size)[roi].astype(np.float32) * np.float32(1 / 255)

@@ -10,7 +10,7 @@ takes a few tens of milliseconds on one core.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cv2
@@ -238,7 +238,8 @@ def _texture(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
     small = max(16, size // 2)
     n = rng.standard_normal((small, small), dtype=np.float32)
     grain = max(0.6, 0.012 * scale * small / size)
-    n = cv2.GaussianBlur(n, (0, 0), grain)
+    # cv2's stubs do not carry the dtype through: a float32 image blurs to float32
+    n = cast("np.ndarray[Any, np.dtype[np.float32]]", cv2.GaussianBlur(n, (0, 0), grain))
     n *= 1.0 / (float(n.std()) + 1e-6)
     return cv2.resize(n, (size, size), interpolation=cv2.INTER_LINEAR)
 

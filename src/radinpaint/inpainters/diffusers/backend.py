@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -40,6 +40,10 @@ from ...fingerprint import fingerprint_files, fingerprint_value
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import check_compositing
+
+if TYPE_CHECKING:
+    from ..geometry import Placement
+    from .pipeline import LoadedPipeline
 
 __all__ = ["DEFAULT_DIFFUSERS_MODEL", "DEFAULT_DIFFUSERS_PROMPT", "DiffusersInpainter"]
 
@@ -176,7 +180,7 @@ class DiffusersInpainter:
             return fingerprint_value({"model": self.model, "missing": True})
         return fingerprint_value({"model": self.model, "revision": _hub_revision(self.model)})
 
-    def _loaded(self) -> Any:
+    def _loaded(self) -> LoadedPipeline:
         from .pipeline import load_pipeline
 
         return load_pipeline(
@@ -188,10 +192,10 @@ class DiffusersInpainter:
             allow_download=self.allow_download,
         )
 
-    def _side(self, loaded: Any) -> int:
+    def _side(self, loaded: LoadedPipeline) -> int:
         return int(self.size) if self.size is not None else int(loaded.default_size)
 
-    def _placement(self, request: InpaintRequest, side: int, multiple: int) -> Any:
+    def _placement(self, request: InpaintRequest, side: int, multiple: int) -> Placement:
         from ..geometry import plan
 
         side = max(multiple, side - side % multiple)

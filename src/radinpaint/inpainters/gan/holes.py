@@ -90,7 +90,7 @@ def _text(mask: np.ndarray, rng: np.random.Generator, *, big: bool) -> None:
         thickness = max(1, int(height / 8))
     scale = height / 22.0  # FONT_HERSHEY_SIMPLEX capitals are about 22 px tall at scale 1
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    canvas = np.zeros((th + base + 2 * thickness + 4, tw + 2 * thickness + 4), np.uint8)
+    canvas: np.ndarray = np.zeros((th + base + 2 * thickness + 4, tw + 2 * thickness + 4), np.uint8)
     cv2.putText(
         canvas,
         text,
@@ -106,7 +106,7 @@ def _text(mask: np.ndarray, rng: np.random.Generator, *, big: bool) -> None:
     angle = float(rng.normal(0, 6)) if rng.random() < 0.8 else float(rng.choice([90.0, -90.0]))
     ch, cw = canvas.shape
     diag = math.ceil(math.hypot(ch, cw)) + 2
-    big_canvas = np.zeros((diag, diag), np.uint8)
+    big_canvas: np.ndarray = np.zeros((diag, diag), np.uint8)
     y0, x0 = (diag - ch) // 2, (diag - cw) // 2
     big_canvas[y0 : y0 + ch, x0 : x0 + cw] = canvas
     rot = cv2.getRotationMatrix2D((diag / 2, diag / 2), angle, 1.0)

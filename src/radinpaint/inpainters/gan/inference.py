@@ -36,7 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -47,6 +47,9 @@ from ...fingerprint import file_sha256, fingerprint_files
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import COMPOSITING
+
+if TYPE_CHECKING:
+    from ..geometry import Placement
 
 __all__ = ["SHIPPED_WEIGHTS", "GanInpainter"]
 
@@ -232,7 +235,7 @@ class GanInpainter:
             opts["feather"] = self.feather
         return opts
 
-    def _placement(self, request: InpaintRequest) -> Any:
+    def _placement(self, request: InpaintRequest) -> Placement:
         from ..geometry import plan
         from .model import multiple_of
 

@@ -214,6 +214,7 @@ class GatedUNet(nn.Module):
         )
         self.tail = nn.Conv2d(chans[0], 1, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
+        assert self.tail.bias is not None  # a Conv2d has a bias unless bias=False
         nn.init.zeros_(self.tail.bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -6,9 +6,12 @@ built backend declares them: ``GanInpainter.capabilities()``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...hookspecs import Register, hookimpl
+
+if TYPE_CHECKING:
+    from .inference import GanInpainter
 
 
 def make_gan(
@@ -21,7 +24,7 @@ def make_gan(
     max_tile: int | None = None,
     raw_size: int | None = None,
     feather: int = 4,
-) -> Any:
+) -> GanInpainter:
     """Build the :class:`~radinpaint.inpainters.gan.inference.GanInpainter` (see its docs)."""
     from .inference import GanInpainter
 

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -81,6 +81,9 @@ from .pricing import (
     estimate_call_usd,
     price_for,
 )
+
+if TYPE_CHECKING:
+    from ..geometry import Placement
 
 __all__ = [
     "ALLOW_UPLOAD_ENV",
@@ -282,7 +285,7 @@ class OpenAIInpainter:
                 calls.append(_Call(part, tuple(requests[i] for i in part), prompt))
         return calls
 
-    def _placement(self, request: InpaintRequest) -> Any:
+    def _placement(self, request: InpaintRequest) -> Placement:
         from ..geometry import plan
 
         shape = request.image.shape
@@ -413,7 +416,7 @@ class OpenAIInpainter:
         calls: list[_Call],
         state: _PartialFailure,
         options: dict[str, Any],
-    ) -> list[InpaintResult]:
+    ) -> list[InpaintResult | InpaintFailure]:
         estimate = self.estimate([r for r in requests if not r.mask.is_empty])
         print(f"radinpaint openai dry run: {estimate.describe()}; nothing sent", file=sys.stderr)
         for call in calls:

@@ -126,10 +126,8 @@ def make_client(*, api_key: str | None, base_url: str | None, timeout: float) ->
     """
     openai = require("openai", extra="openai", purpose="the openai inpainter")
     try:
-        return openai.OpenAI(  # type: ignore[attr-defined]
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
-        )
-    except openai.OpenAIError as exc:  # type: ignore[attr-defined]
+        return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+    except openai.OpenAIError as exc:
         raise BackendError(
             "the openai client could not be created (no API key?)",
             input="openai",
@@ -234,9 +232,9 @@ def check_model_available(client: Any, model: str) -> None:
     openai = require("openai", extra="openai", purpose="the openai inpainter")
     try:
         client.models.retrieve(model)
-    except openai.NotFoundError as exc:  # type: ignore[attr-defined]
+    except openai.NotFoundError as exc:
         raise model_unavailable_error(model, exc) from exc
-    except openai.APIStatusError as exc:  # type: ignore[attr-defined]
+    except openai.APIStatusError as exc:
         if is_model_unavailable(exc):
             raise model_unavailable_error(model, exc) from exc
         raise map_api_error(exc, model=model, what=f"model check for {model}") from exc
@@ -270,7 +268,7 @@ def call_with_retries(
         bucket.acquire(tokens)
         try:
             return send(), attempt + 1
-        except openai.APIError as exc:  # type: ignore[attr-defined]
+        except openai.APIError as exc:
             if isinstance(exc, openai.APITimeoutError) and on_timeout is not None:
                 on_timeout()
             if not _retryable(exc, openai) or attempt >= policy.max_retries:

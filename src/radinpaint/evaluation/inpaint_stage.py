@@ -1,0 +1,95 @@
+"""Stage 2 of a run: every inpainter on every case and variant of a chunk."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from ..records import InpaintRequest
+from .backends import InpainterSlot
+from .chunk import Chunk, Output
+from .core import case_seed
+from .executor import Executor
+from .tally import Tally
+
+__all__ = ["inpaint_chunk"]
+
+
+def inpaint_chunk(
+    chunk: Chunk,
+    inps: Sequence[InpainterSlot],
+    *,
+    variants: int,
+    seed: int,
+    prompt: str | None,
+    executor: Executor,
+    tally: Tally,
+) -> None:
+    """Every inpainter on the chunk, through its calls (cache first, each call cached)."""
+    for inp in inps:
+        if inp.error is None and inp.calls is not None:
+            t = time.perf_counter()
+            _inpaint_one(inp, chunk, variants, seed, prompt, executor, tally)
+            tally.timed(f"inpaint[{inp.label}]_s", t)
+        chunk.inpainter_errors[inp.label] = inp.error
+
+
+def _inpaint_one(
+    inp: InpainterSlot,
+    chunk: Chunk,
+    variants: int,
+    seed: int,
+    prompt: str | None,
+    executor: Executor,
+    tally: Tally,
+) -> None:
+    """One inpainter over the chunk; stops the backend when every request fails."""
+    assert inp.calls is not None
+    k = 1 if inp.deterministic else variants
+    requests = [
+        InpaintRequest(
+            case.image,
+            chunk.masks[case.id],
+            prompt=prompt,
+            seed=case_seed(seed, case),
+            variant=v,
+            case_id=case.id,
+        )
+        for case in chunk.cases
+        for v in range(k)
+    ]
+    ok = 0
+    for _, outcome in inp.calls.stream(requests, executor):
+        request = outcome.request
+        key = (inp.label, str(request.case_id), request.variant)
+        tally.advance("inpaint")
+        if outcome.result is None:
+            error = outcome.failure.error if outcome.failure else "no result"
+            chunk.outputs[key] = Output(error=error)
+            tally.count("inpaint_failed")
+            tally.fail(
+                "inpaint",
+                case_id=request.case_id,
+                inpainter=inp.label,
+                variant=request.variant,
+                error=error,
+            )
+            continue
+        ok += 1
+        res = outcome.result
+        tally.count("inpaint_cached" if outcome.cached else "inpaint_computed")
+        tally.count("cost_usd_total", res.cost_usd)
+        if not outcome.cached:
+            tally.count("inpaint_seconds_spent", res.seconds)
+            if inp.capabilities.ledger is None:  # a paid backend's ledger is read at the end
+                tally.count("cost_usd_spent", res.cost_usd)
+        if res.prompt:
+            tally.prompt(res.prompt)
+        chunk.outputs[key] = Output(res, cached=outcome.cached)
+    stopped = inp.calls.stopped
+    if requests and (ok == 0 or stopped):
+        # Every request failed, or a failure means every further call would too (missing
+        # weights, no key, budget spent): stop calling it; a rerun retries.
+        reason = stopped or next((o.error for o in chunk.outputs.values() if o.error), "unknown")
+        inp.error = f"backend stopped: {reason}"
+        tally.fail("backend", inpainter=inp.label, error=inp.error)
