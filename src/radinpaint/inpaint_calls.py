@@ -273,7 +273,10 @@ class InpaintCalls:
             for (indices, _), outcomes in executor.map(
                 lambda item: self.call(item[1]),
                 work,
-                workers=self.capabilities.max_concurrency,
+                # twice the declared calls: while one thread stores a call's results,
+                # another already holds the backend (the guard keeps it at the declared
+                # number)
+                workers=2 * self.capabilities.max_concurrency,
             ):
                 if isinstance(outcomes, BaseException):  # the executor itself failed
                     outcomes = [
