@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
+from radinpaint.evaluation import Evaluation, SerialExecutor, get_preset
+from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
-from radinpaint.evaluation import Evaluation, SerialExecutor, get_preset  # noqa: E402
-from radinpaint.predictors.preprocessing import Preprocessing  # noqa: E402
-from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays  # noqa: E402
+from ..predictors._tiny import PREP, disks
 
 FAST = get_preset("recommended").with_resamples(30)
-PREP = Preprocessing(name="t24", size=24, channels=1, crop_foreground=False, resize="cv2-area")
 
 
 @pytest.fixture(autouse=True)
@@ -22,20 +21,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _disks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bright disks whose radius encodes 'bone age' and whose position encodes 'sex'."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:24, :24]
-    ages = rng.uniform(0, 200, n)
-    male = rng.integers(0, 2, n)
-    images = np.zeros((n, 24, 24), np.float32)
-    for i in range(n):
-        cx = 7 if male[i] else 16
-        r = 2 + ages[i] / 200 * 5
-        images[i] = ((xx - cx) ** 2 + (yy - 12) ** 2 <= r * r) * 0.8 + rng.random((24, 24)) * 0.1
-    return images, ages, male
 
 
 def _train(folder, seed: int) -> None:
@@ -50,7 +35,7 @@ def _train(folder, seed: int) -> None:
         flip=False,
         seed=seed,
     )
-    images, ages, male = _disks(32, 0)
+    images, ages, male = disks(32, 0)
     train_ensemble_arrays(
         images, ages, male, config, name="disks", output_dir=folder, progress=False
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from radinpaint.records import Mask, Radiograph
@@ -23,3 +25,20 @@ def box_mask(shape: tuple[int, int], box: tuple[int, int, int, int]) -> Mask:
     arr = np.zeros(shape, bool)
     arr[box[0] : box[1], box[2] : box[3]] = True
     return Mask(arr, "box")
+
+
+class FakeClock:
+    """Monotonic time that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds

@@ -21,24 +21,7 @@ from radinpaint.inpainters.openai.pricing import (
 from radinpaint.inpainters.ratelimit import Budget, RetryPolicy, TokenBucket
 from radinpaint.records import InpaintFailure, InpaintResult
 
-from ._helpers import box_mask, radiograph
-
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
+from ._helpers import FakeClock, box_mask, radiograph
 
 
 def backend(server, clock=None, **options):

@@ -8,7 +8,6 @@ no wall time passes.
 
 from __future__ import annotations
 
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -17,24 +16,9 @@ from radinpaint.errors import BackendError
 from radinpaint.inpainters.openai.client import call_with_retries
 from radinpaint.inpainters.ratelimit import RetryPolicy, TokenBucket
 
+from ._helpers import FakeClock
+
 openai = pytest.importorskip("openai")
-
-
-class FakeClock:
-    """Monotonic time that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 def status_error(status: int, retry_after: float | None = None) -> Exception:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,21 +18,7 @@ from radinpaint.predictors.plugin import load_phantom_ensemble
 from radinpaint.predictors.preprocessing import Preprocessing
 from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
-PREP = Preprocessing(name="t24", size=24, channels=1, crop_foreground=False, resize="cv2-area")
-
-
-def _disks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bright disks whose radius encodes 'bone age' and whose position encodes 'sex'."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:24, :24]
-    ages = rng.uniform(0, 200, n)
-    male = rng.integers(0, 2, n)
-    images = np.zeros((n, 24, 24), np.float32)
-    for i in range(n):
-        cx = 7 if male[i] else 16
-        r = 2 + ages[i] / 200 * 5
-        images[i] = ((xx - cx) ** 2 + (yy - 12) ** 2 <= r * r) * 0.8 + rng.random((24, 24)) * 0.1
-    return images, ages, male
+from ._tiny import PREP, disks
 
 
 def _train(folder, **config) -> EnsemblePredictor:
@@ -48,7 +33,7 @@ def _train(folder, **config) -> EnsemblePredictor:
         flip=False,
         seed=3,
     )
-    images, ages, male = _disks(32, 0)
+    images, ages, male = disks(32, 0)
     cfg = TrainConfig(**{**base, **config})
     return train_ensemble_arrays(
         images, ages, male, cfg, name="disks", output_dir=folder, progress=False

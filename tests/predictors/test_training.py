@@ -11,7 +11,6 @@ from radinpaint.cli import main
 from radinpaint.errors import InvalidInputError, MissingLabelError
 from radinpaint.predictors import EnsemblePredictor
 from radinpaint.predictors.checkpoint import load_ensemble
-from radinpaint.predictors.preprocessing import Preprocessing
 from radinpaint.predictors.training import (
     TrainConfig,
     save_training_run,
@@ -20,21 +19,7 @@ from radinpaint.predictors.training import (
 )
 from radinpaint.records import Case, Radiograph
 
-PREP = Preprocessing(name="t24", size=24, channels=1, crop_foreground=False, resize="cv2-area")
-
-
-def _disks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bright disks whose radius encodes 'bone age' and whose position encodes 'sex'."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:24, :24]
-    ages = rng.uniform(0, 200, n)
-    male = rng.integers(0, 2, n)
-    images = np.zeros((n, 24, 24), np.float32)
-    for i in range(n):
-        cx = 7 if male[i] else 16
-        r = 2 + ages[i] / 200 * 5
-        images[i] = ((xx - cx) ** 2 + (yy - 12) ** 2 <= r * r) * 0.8 + rng.random((24, 24)) * 0.1
-    return images, ages, male
+from ._tiny import PREP, disks
 
 
 def _config(**kw) -> TrainConfig:
@@ -54,7 +39,7 @@ def _config(**kw) -> TrainConfig:
 
 
 def test_learns_and_is_reproducible(tmp_path) -> None:
-    images, ages, male = _disks(96, 0)
+    images, ages, male = disks(96, 0)
     ens = train_ensemble_arrays(
         images, ages, male, _config(), name="disks", output_dir=tmp_path, progress=False
     )
@@ -64,7 +49,7 @@ def test_learns_and_is_reproducible(tmp_path) -> None:
         "sex_fold0",
         "sex_fold1",
     ]
-    test_images, test_ages, test_male = _disks(40, 1)
+    test_images, test_ages, test_male = disks(40, 1)
     cases = [Radiograph.from_float(im, clip=True) for im in test_images]
     pred = ens.predict(cases)
     mae = np.abs(pred.bone_age_months - test_ages).mean()
@@ -80,7 +65,7 @@ def test_learns_and_is_reproducible(tmp_path) -> None:
 
 
 def test_sex_specific_joint_and_sex_input_layouts() -> None:
-    images, ages, male = _disks(32, 2)
+    images, ages, male = disks(32, 2)
     cfg = _config(epochs=1, sex_specific=True, sex_input=True, targets=("bone_age",))
     ens = train_ensemble_arrays(images, ages, male, cfg, progress=False)
     assert [m.spec.sex_subset for m in ens.members] == ["male", "male", "female", "female"]
@@ -94,7 +79,7 @@ def test_sex_specific_joint_and_sex_input_layouts() -> None:
 
 
 def test_parallel_workers_match_serial() -> None:
-    images, ages, male = _disks(32, 4)
+    images, ages, male = disks(32, 4)
     cfg = _config(epochs=2, targets=("bone_age",))
     serial = train_ensemble_arrays(images, ages, male, cfg, progress=False)
     parallel = train_ensemble_arrays(images, ages, male, cfg, progress=False, workers=2)
@@ -105,7 +90,7 @@ def test_parallel_workers_match_serial() -> None:
 
 
 def test_targets_trained_separately_are_saved_as_one_ensemble(tmp_path) -> None:
-    images, ages, male = _disks(32, 5)
+    images, ages, male = disks(32, 5)
     age_cfg = _config(epochs=1, targets=("bone_age",), sex_input=True)
     sex_cfg = _config(epochs=1, targets=("male",), arch_options={"widths": [4], "stem_width": 4})
     age = train_ensemble_arrays(images, ages, male, age_cfg, progress=False)
@@ -129,7 +114,7 @@ def test_targets_trained_separately_are_saved_as_one_ensemble(tmp_path) -> None:
 
 
 def test_missing_labels() -> None:
-    images, _, _ = _disks(8, 5)
+    images, _, _ = disks(8, 5)
     with pytest.raises(MissingLabelError, match="labels"):
         train_ensemble_arrays(images, np.full(8, np.nan), None, _config(), progress=False)
     cases = [
@@ -180,7 +165,7 @@ def test_train_predictor_cli_on_phantoms(tmp_path, capsys) -> None:
 def test_train_predictor_cli_on_rsna_layout(tmp_path, capsys) -> None:
     from radinpaint.io import write_image
 
-    images, ages, male = _disks(10, 6)
+    images, ages, male = disks(10, 6)
     rows = ["id,boneage,male"]
     for i, im in enumerate(images):
         write_image(tmp_path / f"{100 + i}.png", Radiograph.from_float(im, 8, clip=True))

@@ -63,8 +63,9 @@ ENSEMBLE_OPTIONS = (
 takes as options (a saved ensemble's own settings apply where one is not given)."""
 
 
-def _given(**options: Any) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if v is not DEFAULT}
+def _given(arguments: dict[str, Any], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The options a factory was called with explicitly (its ``locals()``, less ``skip``)."""
+    return {k: v for k, v in arguments.items() if v is not DEFAULT and k not in skip}
 
 
 def load_phantom_ensemble(
@@ -85,6 +86,7 @@ def load_phantom_ensemble(
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings (see there);
     one not given keeps the saved setting.
     """
+    options = _given(locals())  # taken first, while the locals are the parameters
     from ..errors import ModelUnavailableError
 
     if not (PHANTOM_WEIGHTS / "ensemble.json").exists():
@@ -96,18 +98,6 @@ def load_phantom_ensemble(
         )
     from .checkpoint import load_ensemble
 
-    options = _given(
-        name=name,
-        aggregation=aggregation,
-        device=device,
-        batch_size=batch_size,
-        amp=amp,
-        channels_last=channels_last,
-        stack=stack,
-        prefetch=prefetch,
-        sex_from_prediction=sex_from_prediction,
-        progress=progress,
-    )
     return load_ensemble(PHANTOM_WEIGHTS, **options)
 
 
@@ -136,6 +126,7 @@ def load_study(
     members); the other options are :class:`~radinpaint.predictors.EnsemblePredictor`
     settings.
     """
+    options = _given(locals(), skip=("weights_dir",))  # taken first, while the locals are the parameters
     if weights_dir is None:
         raise InvalidInputError(
             "the study-resnet50 predictor needs its weights folder",
@@ -144,22 +135,6 @@ def load_study(
         )
     from .study import load_study_ensemble
 
-    options = _given(
-        male_pattern=male_pattern,
-        female_pattern=female_pattern,
-        sex_pattern=sex_pattern,
-        preprocessing=preprocessing,
-        name=name,
-        aggregation=aggregation,
-        device=device,
-        batch_size=batch_size,
-        amp=amp,
-        channels_last=channels_last,
-        stack=stack,
-        prefetch=prefetch,
-        sex_from_prediction=sex_from_prediction,
-        progress=progress,
-    )
     return load_study_ensemble(weights_dir, **options)
 
 
@@ -182,6 +157,7 @@ def load_saved(
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not
     given keeps the saved setting.
     """
+    options = _given(locals(), skip=("path",))  # taken first, while the locals are the parameters
     if path is None:
         raise InvalidInputError(
             "the ensemble predictor needs the folder it was saved to",
@@ -189,18 +165,6 @@ def load_saved(
         )
     from .checkpoint import load_ensemble
 
-    options = _given(
-        name=name,
-        aggregation=aggregation,
-        device=device,
-        batch_size=batch_size,
-        amp=amp,
-        channels_last=channels_last,
-        stack=stack,
-        prefetch=prefetch,
-        sex_from_prediction=sex_from_prediction,
-        progress=progress,
-    )
     return load_ensemble(path, **options)
 
 
