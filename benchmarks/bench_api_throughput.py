@@ -1,10 +1,11 @@
 """How close the openai inpainter gets to ideal API throughput, alone and in an evaluation.
 
-Starts the fake OpenAI images API of the test suite (``tests/inpainters/fake_openai_server``,
-on 127.0.0.1; nothing leaves the machine), which answers every edit after ``--latency``
-seconds, and sends ``--calls`` study-preset calls (``preset="study"``, ``n`` = ``--variants``
-images per call, a full mask so that every case is sent) with ``--concurrency`` calls in
-flight, twice over the same backend object:
+Starts the fake OpenAI images API of the test suite
+(``tests/inpainters/fake_openai_server``, on 127.0.0.1; nothing leaves the machine) in
+another process (``--server thread``: in this one), which answers every edit after
+``--latency`` seconds, and sends ``--calls`` study-preset calls (``preset="study"``, ``n`` =
+``--variants`` images per call, a full mask so that every case is sent) with
+``--concurrency`` calls in flight, twice over the same backend object:
 
 (a) directly: ``backend.inpaint(requests)`` on every request at once;
 (b) through :class:`radinpaint.evaluation.Evaluation` on as many phantom cases, with
@@ -32,10 +33,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,32 +73,67 @@ class MeanPredictor:
         return Predictions(self.name, 40.0 + 400.0 * means, p_male)
 
 
+def server_stats(base_url: str, *, reset: bool = False) -> dict[str, Any]:
+    """The fake server's own counts (``GET <base>/_stats``), wherever it runs."""
+    import json
+    import urllib.request
+
+    url = f"{base_url}/_stats" + ("?reset=1" if reset else "")
+    with urllib.request.urlopen(url, timeout=10) as answer:  # 127.0.0.1 only
+        return dict(json.loads(answer.read()))
+
+
 class ServerWindow:
     """What the fake server received between :meth:`open` and :meth:`close`."""
 
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
         self.first = 0
         self.calls = 0
         self.images = 0
         self.max_in_flight = 0
 
     def open(self) -> None:
-        with self.server.lock:
-            self.first = len(self.server.edits)
-            self.server.max_in_flight = 0
+        self.first = len(server_stats(self.base_url, reset=True)["edit_n"])
 
     def close(self) -> None:
-        with self.server.lock:
-            edits = list(self.server.edits[self.first :])
-            self.max_in_flight = self.server.max_in_flight
+        stats = server_stats(self.base_url)
+        edits = stats["edit_n"][self.first :]
+        self.max_in_flight = int(stats["max_in_flight"])
         self.calls = len(edits)
-        self.images = sum(int(e.fields.get("n", "1")) for e in edits)
+        self.images = sum(edits)
 
 
-def timed_phase(label: str, server: Any, ideal: float, run: Callable[[], str]) -> dict[str, Any]:
+@contextlib.contextmanager
+def fake_server(latency: float, where: str) -> Iterator[str]:
+    """The fake API's base URL, served from another process (``where="process"``: the
+    service's own work does not take this process's CPU, as a real service's would not)
+    or from a thread of this one."""
+    if where == "thread":
+        from fake_openai_server import FakeOpenAI, serve
+
+        with serve(FakeOpenAI(latency=latency)) as state:
+            yield state.base_url
+        return
+    script = ROOT / "tests" / "inpainters" / "fake_openai_server.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--latency", str(latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the server stops when its standard input closes
+        proc.wait(timeout=30)
+
+
+def timed_phase(label: str, base_url: str, ideal: float, run: Callable[[], str]) -> dict[str, Any]:
     """Run one phase, print its figures, return them (``error`` set if it failed)."""
-    window = ServerWindow(server)
+    window = ServerWindow(base_url)
     window.open()
     start = time.perf_counter()
     error = None
@@ -132,7 +170,6 @@ def timed_phase(label: str, server: Any, ideal: float, run: Callable[[], str]) -
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures; exit status 1 if a phase failed."""
-    from fake_openai_server import FakeOpenAI, serve
 
     from radinpaint import InpaintRequest, get_inpainter
     from radinpaint.datasets.phantom import PhantomDataset
@@ -143,6 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calls", type=int, default=98, help="API calls (= phantom cases)")
     p.add_argument("--variants", type=int, default=3, help="images per case (= n per call)")
     p.add_argument("--latency", type=float, default=1.0, help="seconds per call at the server")
+    p.add_argument(
+        "--server",
+        choices=("process", "thread"),
+        default="process",
+        help="run the fake server in another process (default) or in a thread of this one",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="backend max_concurrency")
     p.add_argument("--workers", type=int, default=None, help="evaluation executor threads")
     p.add_argument("--image-size", type=int, default=128, help="phantom side in pixels")
@@ -184,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f", {100.0 * ideal / floor:.1f} % of ideal)" if floor > 0 else ")")
     )
 
-    state = FakeOpenAI(latency=args.latency)
     outcomes = []
-    with serve(state) as server:
+    with fake_server(args.latency, args.server) as base_url:
         backend = get_inpainter(
             "openai",
             preset="study",
@@ -196,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             max_concurrency=args.concurrency,
             allow_external_upload=True,
             api_key="sk-benchmark-dummy",
-            base_url=server.base_url,
+            base_url=base_url,
         )
 
         def direct() -> str:
@@ -234,10 +276,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.phase in ("both", "direct"):
             outcomes.append(
-                timed_phase("(a) backend.inpaint, all requests at once", server, ideal, direct)
+                timed_phase("(a) backend.inpaint, all requests at once", base_url, ideal, direct)
             )
         if args.phase in ("both", "evaluation"):
-            outcomes.append(timed_phase("(b) Evaluation", server, ideal, evaluation))
+            outcomes.append(timed_phase("(b) Evaluation", base_url, ideal, evaluation))
 
     print("\nsummary:")
     for o in outcomes:

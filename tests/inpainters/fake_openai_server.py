@@ -5,7 +5,8 @@ port) from a thread. Each edit request is parsed as multipart form data and chec
 image and mask sizes, mask alpha, PNG chunks, file names); the answer is real base64 PNGs:
 the input image with a bright square inside the area the mask's alpha marks for editing
 (or, with a fully opaque mask, the whole image brightened a little, as a redraw would),
-plus a ``usage`` block. Failures can be injected: a queue of HTTP errors (429 with
+plus a ``usage`` block, in ``latency`` seconds from the request's arrival (the answer is
+made within that time). Failures can be injected: a queue of HTTP errors (429 with
 ``Retry-After``, 500, 404 model_not_found) and delays longer than the client's timeout.
 
 The server keeps its own books of what it generated (``generated``: one entry per answered
@@ -232,6 +233,17 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             )
 
         def do_GET(self) -> None:
+            if self.path.split("?")[0].endswith("/_stats"):  # for a client in another process
+                with state.lock:
+                    stats = {
+                        "edit_n": [int(e.fields.get("n", "1")) for e in state.edits],
+                        "images_generated": state.images_generated,
+                        "max_in_flight": state.max_in_flight,
+                    }
+                    if self.path.endswith("?reset=1"):
+                        state.max_in_flight = 0
+                self._send(200, stats)
+                return
             prefix = "/v1/models/"
             if not self.path.startswith(prefix):
                 self._error(404, "no such route")
@@ -245,6 +257,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._error(404, f"The model '{model}' does not exist", "model_not_found")
 
         def do_POST(self) -> None:
+            started = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             if self.path != "/v1/images/edits":
@@ -257,7 +270,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 failure = state.failures.pop(0) if state.failures else None
                 delay = state.delays.pop(0) if state.delays else 0.0
             try:
-                answer = self._edit(body, failure, delay)
+                answer = self._edit(body, failure, delay, started)
             finally:
                 with state.lock:  # done before answering, so a client never sees it pending
                     state.in_flight -= 1
@@ -271,7 +284,9 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 return True
 
-        def _edit(self, body: bytes, failure: Any, delay: float) -> tuple[int, dict, dict]:
+        def _edit(
+            self, body: bytes, failure: Any, delay: float, started: float
+        ) -> tuple[int, dict, dict]:
             fields, files, names = _parse_multipart(self.headers["Content-Type"], body)
             problems: list[str] = []
             image_bytes = files.get("image", b"")
@@ -301,7 +316,60 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 state.edits.append(record)
                 hold = state.hold_after is not None and len(state.generated) >= state.hold_after
-            time.sleep(state.latency + delay)
+
+            def prepare() -> tuple[Any, ...]:
+                model = fields.get("model", "")
+                if model in RETIRED_MODELS:
+                    return _error_body(
+                        404,
+                        f"The model '{model}' has been shut down. Use gpt-image-2.5-sunburst.",
+                        "model_not_found",
+                    )
+                if model not in KNOWN_MODELS:
+                    return _error_body(
+                        404, f"The model '{model}' does not exist", "model_not_found"
+                    )
+                n = int(fields.get("n", "1"))
+                size = fields.get("size", "auto")
+                if problems or not 1 <= n <= 10:
+                    return _error_body(400, "; ".join(problems) or f"bad n {n}")
+                if size == "auto":
+                    wh = (image.shape[1], image.shape[0])
+                else:
+                    wh = tuple(int(v) for v in size.split("x"))
+                    if wh != (image.shape[1], image.shape[0]):
+                        problems.append(
+                            f"size {size} but image is {image.shape[1]}x{image.shape[0]}"
+                        )
+                data = []
+                for k in range(n):
+                    out = _edited(image, alpha, wh)  # type: ignore[arg-type]
+                    out = np.clip(out.astype(np.int16) + k, 0, 255).astype(np.uint8)
+                    buf = io.BytesIO()
+                    Image.fromarray(out).save(buf, format="PNG", compress_level=1)
+                    data.append({"b64_json": base64.b64encode(buf.getvalue()).decode()})
+                quality = fields.get("quality", "auto")
+                out_tokens = n * OUTPUT_TOKENS.get(quality, 4160)
+                text_tokens = max(1, len(fields.get("prompt", "")) // 4)
+                usage = {
+                    "input_tokens": text_tokens + 323,
+                    "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 323},
+                    "output_tokens": out_tokens,
+                    "total_tokens": text_tokens + 323 + out_tokens,
+                }
+                payload = {
+                    "created": int(time.time()),
+                    "data": data,
+                    "usage": usage,
+                    "size": size,
+                    "quality": None if quality == "auto" else quality,
+                    "output_format": "png",
+                }
+                return 200, payload, {"x-request-id": f"req_{len(state.edits)}"}, n, usage
+
+            # the answer is made within the latency: a call takes ``latency`` seconds in all
+            answer = None if failure is not None else prepare()
+            time.sleep(max(0.0, started + state.latency + delay - time.monotonic()))
             if hold:
                 state.held.set()
                 state.gate.wait(timeout=60)
@@ -312,41 +380,10 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if failure is not None:
                 status, headers, err = failure
                 return status, err, headers
-            model = fields.get("model", "")
-            if model in RETIRED_MODELS:
-                return _error_body(
-                    404,
-                    f"The model '{model}' has been shut down. Use gpt-image-2.5-sunburst.",
-                    "model_not_found",
-                )
-            if model not in KNOWN_MODELS:
-                return _error_body(404, f"The model '{model}' does not exist", "model_not_found")
-            n = int(fields.get("n", "1"))
-            size = fields.get("size", "auto")
-            if problems or not 1 <= n <= 10:
-                return _error_body(400, "; ".join(problems) or f"bad n {n}")
-            if size == "auto":
-                wh = (image.shape[1], image.shape[0])
-            else:
-                wh = tuple(int(v) for v in size.split("x"))
-                if wh != (image.shape[1], image.shape[0]):
-                    problems.append(f"size {size} but image is {image.shape[1]}x{image.shape[0]}")
-            data = []
-            for k in range(n):
-                out = _edited(image, alpha, wh)  # type: ignore[arg-type]
-                out = np.clip(out.astype(np.int16) + k, 0, 255).astype(np.uint8)
-                buf = io.BytesIO()
-                Image.fromarray(out).save(buf, format="PNG", compress_level=1)
-                data.append({"b64_json": base64.b64encode(buf.getvalue()).decode()})
-            quality = fields.get("quality", "auto")
-            out_tokens = n * OUTPUT_TOKENS.get(quality, 4160)
-            text_tokens = max(1, len(fields.get("prompt", "")) // 4)
-            usage = {
-                "input_tokens": text_tokens + 323,
-                "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 323},
-                "output_tokens": out_tokens,
-                "total_tokens": text_tokens + 323 + out_tokens,
-            }
+            assert answer is not None
+            if answer[0] != 200:
+                return answer[:3]
+            status, payload, headers, n, usage = answer
             with state.lock:
                 state.generated.append(
                     {
@@ -355,18 +392,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                         "usage": usage,
                     }
                 )
-            return (
-                200,
-                {
-                    "created": int(time.time()),
-                    "data": data,
-                    "usage": usage,
-                    "size": size,
-                    "quality": None if quality == "auto" else quality,
-                    "output_format": "png",
-                },
-                {"x-request-id": f"req_{len(state.edits)}"},
-            )
+            return status, payload, headers
 
     return Handler
 
@@ -386,3 +412,25 @@ def serve(state: FakeOpenAI | None = None) -> Iterator[FakeOpenAI]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in this process until standard input closes (for a client in another process).
+
+    Prints the base URL on the first line of standard output. ``GET <base>/_stats`` answers
+    what was received (``edit_n``: each edit's ``n``), generated, and the most requests in
+    flight (``?reset=1`` starts that count afresh).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every edit takes")
+    args = parser.parse_args(argv)
+    with serve(FakeOpenAI(latency=args.latency)) as state:
+        print(state.base_url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

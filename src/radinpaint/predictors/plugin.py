@@ -86,7 +86,7 @@ def load_phantom_ensemble(
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings (see there);
     one not given keeps the saved setting.
     """
-    options = _given(locals())  # taken first, while the locals are the parameters
+    options = _given(locals())  # first: locals() = parameters
     from ..errors import ModelUnavailableError
 
     if not (PHANTOM_WEIGHTS / "ensemble.json").exists():
@@ -126,7 +126,7 @@ def load_study(
     members); the other options are :class:`~radinpaint.predictors.EnsemblePredictor`
     settings.
     """
-    options = _given(locals(), skip=("weights_dir",))  # taken first, while the locals are the parameters
+    options = _given(locals(), skip=("weights_dir",))  # first: locals() = parameters
     if weights_dir is None:
         raise InvalidInputError(
             "the study-resnet50 predictor needs its weights folder",
@@ -157,7 +157,7 @@ def load_saved(
     The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not
     given keeps the saved setting.
     """
-    options = _given(locals(), skip=("path",))  # taken first, while the locals are the parameters
+    options = _given(locals(), skip=("path",))  # first: locals() = parameters
     if path is None:
         raise InvalidInputError(
             "the ensemble predictor needs the folder it was saved to",
