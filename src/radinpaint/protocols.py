@@ -102,6 +102,9 @@ class Predictor(Protocol):
       and, optionally, the N known sexes for models that use sex as an input.
     - Returns :class:`~radinpaint.records.Predictions` of length N in input order, with
       per-member outputs when the predictor is an ensemble.
+    - Reports per image: an image it cannot read goes in ``Predictions.failures`` (index ->
+      reason, its values NaN) and its neighbours are predicted; raising fails the whole call
+      (the evaluation then retries its images one by one to find the bad ones).
     - Is deterministic: no dropout or augmentation at prediction time.
     - Declares in its :class:`~radinpaint.capabilities.Capabilities` whether it takes the
       sex as an input (``needs_sex``) and whether it fills an unknown one from its own sex

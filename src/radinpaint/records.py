@@ -625,6 +625,10 @@ class InpaintFailure:
         return cls(error, request.case_id, request.variant, retryable, fatal)
 
 
+def _failure_map(value: Mapping[Any, Any] | None) -> dict[int, str]:
+    return {int(k): str(v) for k, v in (value or {}).items()}
+
+
 def _optional_vector(value: object) -> np.ndarray | None:
     if value is None:
         return None
@@ -641,6 +645,9 @@ class Predictions:
         p_male: ``(N,)`` aggregated probability of male, or ``None``.
         member_bone_age: ``(N, M)`` per-member bone age, for spread.
         member_p_male: ``(N, M)`` per-member probability of male.
+        failures: images of the batch the predictor could not read (index -> reason); their
+            values are NaN. A predictor reports a bad image here rather than failing the
+            batch, so its neighbours' predictions are kept.
     """
 
     predictor: str
@@ -648,11 +655,18 @@ class Predictions:
     p_male: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
     member_bone_age: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
     member_p_male: np.ndarray | None = attrs.field(default=None, converter=_optional_vector)
+    failures: Mapping[int, str] = attrs.field(factory=dict, converter=_failure_map)
 
     def __attrs_post_init__(self) -> None:
         if self.bone_age_months is None and self.p_male is None:
             raise InvalidInputError("predictions need bone_age_months, p_male or both")
         n = len(self)
+        outside = [i for i in self.failures if not 0 <= i < n]
+        if outside:
+            raise InvalidInputError(
+                f"failures name image(s) {outside} of a batch of {n}",
+                fix="key failures by the image's index in the batch",
+            )
         for name in ("bone_age_months", "p_male"):
             arr = getattr(self, name)
             if arr is not None and arr.shape != (n,):
@@ -678,12 +692,18 @@ class Predictions:
             arrays = [getattr(p, name) for p in parts]
             return None if arrays[0] is None else np.concatenate(arrays, axis=0)
 
+        failures: dict[int, str] = {}
+        offset = 0
+        for part in parts:
+            failures.update({offset + i: why for i, why in part.failures.items()})
+            offset += len(part)
         return cls(
             parts[0].predictor,
             cat("bone_age_months"),
             cat("p_male"),
             cat("member_bone_age"),
             cat("member_p_male"),
+            failures,
         )
 
     def member_spread(self) -> dict[str, np.ndarray]:

@@ -77,18 +77,25 @@ class MeanPredictor:
     """Bone age and sex from simple image statistics (deterministic, counts images)."""
 
     fail_above: float | None = None
+    report_above: float | None = None
     name = "test-mean"
 
     def predict(self, images, male=None) -> Predictions:
         _count("test-mean", len(images))
+        _count("test-mean-calls", 1)
         means = np.array([float(im.pixels.mean()) for im in images])
         if self.fail_above is not None and (means > self.fail_above).any():
             raise BackendError("image too bright on purpose")
+        failures = {}
+        if self.report_above is not None:  # per-image failures, the neighbours kept
+            failures = {
+                i: "too bright for this model" for i in np.flatnonzero(means > self.report_above)
+            }
         sds = np.array([float(im.pixels.std()) for im in images])
         ba = 40.0 + 400.0 * means
         members = np.stack([ba - 1.0, ba + 1.0], axis=1)
         p = 1.0 / (1.0 + np.exp(-(sds - 0.2) * 30.0))
-        return Predictions("test-mean", ba, p, members, np.stack([p, p], axis=1))
+        return Predictions("test-mean", ba, p, members, np.stack([p, p], axis=1), failures)
 
 
 @attrs.define

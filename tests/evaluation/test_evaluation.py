@@ -179,6 +179,25 @@ def test_prediction_failure_is_isolated_to_its_images(test_plugin, phantoms):
     assert set(res.failures["stage"]) == {"predict"}
 
 
+def test_a_predictor_reports_one_bad_image_and_keeps_its_neighbours(test_plugin, phantoms):
+    res = _ev(
+        phantoms[:4],
+        inpainters=["identity", "bright=test-bright:everywhere=0.9,compositing=raw"],
+        predictors=[{"name": "test-mean", "options": {"report_above": 0.8}}],
+        variants=1,
+        views=("total",),
+        predict_batch_size=16,
+    ).run()
+    t = res.table
+    assert t[t["inpainter"] == "identity"]["error"].isna().all()
+    bright = t[t["inpainter"] == "bright"]
+    assert bright["error"].str.contains("too bright for this model").all()
+    assert set(res.failures["stage"]) == {"predict"} and len(res.failures) == 4
+    # one call for the whole chunk: the good images were not predicted again one by one
+    assert test_plugin["test-mean-calls"] == 1 and test_plugin["test-mean"] == 8
+    assert res.manifest["counts"]["predict_computed"] == 4
+
+
 def test_custom_executor_carries_all_the_work(test_plugin, phantoms):
     calls: list[tuple[int, object]] = []
 

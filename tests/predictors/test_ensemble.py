@@ -135,8 +135,13 @@ def test_lazy_sequence_of_cases_and_bad_items() -> None:
     np.testing.assert_allclose(
         ens.predict(cases).bone_age_months, ens.predict(imgs).bone_age_months
     )
-    with pytest.raises(InvalidInputError, match="not a Radiograph"):
-        ens.predict(["not an image"])  # type: ignore[list-item]
+    # a bad item fails alone: its neighbours keep the predictions they get on their own
+    mixed = ens.predict([imgs[0], "not an image", imgs[1]])  # type: ignore[list-item]
+    assert set(mixed.failures) == {1} and "not a Radiograph" in mixed.failures[1]
+    assert np.isnan(mixed.bone_age_months[1]) and np.isnan(mixed.p_male[1])
+    alone = ens.predict(imgs[:2])
+    np.testing.assert_allclose(mixed.bone_age_months[[0, 2]], alone.bone_age_months, rtol=1e-5)
+    np.testing.assert_allclose(mixed.p_male[[0, 2]], alone.p_male, rtol=1e-5)
 
 
 @pytest.mark.gpu

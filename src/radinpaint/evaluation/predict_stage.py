@@ -69,7 +69,11 @@ def _predict_batches(
     size: int,
     tally: Tally,
 ) -> None:
-    """Predict ``todo`` in batches; a failing batch is retried image by image."""
+    """Predict ``todo`` in batches, caching each batch's predictions as it returns.
+
+    An image the predictor reports as failed (``Predictions.failures``) is reported and its
+    neighbours kept; a batch that raises is retried image by image to find the bad ones.
+    """
     keys = list(todo)
     batches = [keys[i : i + size] for i in range(0, len(keys), size)]
 
@@ -92,11 +96,14 @@ def _predict_batches(
                         "predict", predictor=pred.label, image=h[:12], error=error_text(outcome)
                     )
                 continue
-            pred.cache.put_many(
-                [
-                    (PredictionCache.key(h, m), stored_prediction(outcome, i))
-                    for i, (h, m) in enumerate(batch)
-                ]
-            )
-            tally.count("predict_computed", len(batch))
+            done = []
+            for i, (h, m) in enumerate(batch):
+                why = outcome.failures.get(i)
+                if why is None:
+                    done.append((PredictionCache.key(h, m), stored_prediction(outcome, i)))
+                    continue
+                chunk.prediction_errors[(pred.label, h)] = why  # the image, not its batch
+                tally.fail("predict", predictor=pred.label, image=h[:12], error=why)
+            pred.cache.put_many(done)
+            tally.count("predict_computed", len(done))
             tally.advance("predict", len(batch))

@@ -306,8 +306,10 @@ class EnsemblePredictor:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc=f"predict {self.name}", unit="img")
+        failures: dict[int, str] = {}
         with torch.inference_mode(), autocast_context(dev, dtype):
-            for idx, tensors in stream:
+            for idx, tensors, failed in stream:
+                failures.update(failed)
                 xs = [self._to_device(t) for t in tensors]
                 for g_idx, spec, runner in self._groups:
                     if spec.needs_sex and (sexes[idx] < 0).any():
@@ -331,7 +333,10 @@ class EnsemblePredictor:
                     bar.update(len(idx))
         if bar is not None:
             bar.close()
-        return self._assemble(raw, sexes)
+        for i in failures:  # an image that could not be read has no prediction
+            for values in raw.values():
+                values[i] = np.nan
+        return self._assemble(raw, sexes, failures)
 
     def _to_device(self, t: Any) -> Any:
         import torch
@@ -355,7 +360,9 @@ class EnsemblePredictor:
         unknown = sexes[idx] < 0
         sexes[idx[unknown]] = (agg[unknown] >= 0.5).astype(np.int8)
 
-    def _assemble(self, raw: dict[str, np.ndarray], sexes: np.ndarray) -> Predictions:
+    def _assemble(
+        self, raw: dict[str, np.ndarray], sexes: np.ndarray, failures: dict[int, str] | None = None
+    ) -> Predictions:
         n = sexes.shape[0]
         outputs: dict[str, np.ndarray | None] = {}
         for target in ("bone_age", "male"):
@@ -373,8 +380,10 @@ class EnsemblePredictor:
                 cols.append(v)
             full = np.stack(cols, axis=1)  # NaN where a member does not apply
             member = _compact(full)
-            if np.isnan(member).all(axis=1).any():
-                bad = int(np.flatnonzero(np.isnan(member).all(axis=1))[0])
+            empty = np.isnan(member).all(axis=1)
+            empty[list(failures or ())] = False
+            if empty.any():
+                bad = int(np.flatnonzero(empty)[0])
                 raise InvalidInputError(
                     f"no {target} member of {self.name!r} applies to image {bad}",
                     fix="give sexes covered by the ensemble's sex-specific members",
@@ -393,6 +402,7 @@ class EnsemblePredictor:
             p_male=outputs["male"],
             member_bone_age=outputs["m_bone_age"],
             member_p_male=outputs["m_male"],
+            failures=failures or {},
         )
 
     def predict_naive(

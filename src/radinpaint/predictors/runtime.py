@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, RadinpaintError
 from ..protocols import as_radiograph
 from ..records import Radiograph
 from .preprocessing import Preprocessing
@@ -107,22 +107,31 @@ def _load_batch(
     indices: np.ndarray,
     preprocessings: Sequence[Preprocessing],
     pin: bool,
-) -> tuple[np.ndarray, list[torch.Tensor]]:
-    arrays = [np.empty((len(indices), *p.input_shape()), np.float32) for p in preprocessings]
+) -> tuple[np.ndarray, list[torch.Tensor], dict[int, str]]:
+    """One batch's input tensors, and the images that could not be read or preprocessed
+    (index -> reason; their rows are zeros, and the caller reports them, not predictions)."""
+    arrays = [np.zeros((len(indices), *p.input_shape()), np.float32) for p in preprocessings]
+    failures: dict[int, str] = {}
     for j, i in enumerate(indices):
-        item = as_radiograph(images[int(i)])
-        if not isinstance(item, (Radiograph, np.ndarray)):
-            raise InvalidInputError(
-                f"item {int(i)} is a {type(item).__name__}, not a Radiograph",
-                input=f"image {int(i)}",
-                fix="read images with radinpaint.io.read_image",
+        try:
+            item = as_radiograph(images[int(i)])
+            if not isinstance(item, (Radiograph, np.ndarray)):
+                raise InvalidInputError(
+                    f"item {int(i)} is a {type(item).__name__}, not a Radiograph",
+                    input=f"image {int(i)}",
+                    fix="read images with radinpaint.io.read_image",
+                )
+            for arr, prep in zip(arrays, preprocessings, strict=True):
+                arr[j] = prep(item)
+        except Exception as exc:  # this image fails, its neighbours go on
+            text = str(exc) or type(exc).__name__
+            failures[int(i)] = (
+                text if isinstance(exc, RadinpaintError) else (f"{type(exc).__name__}: {text}")
             )
-        for arr, prep in zip(arrays, preprocessings, strict=True):
-            arr[j] = prep(item)
     tensors = [torch.from_numpy(a) for a in arrays]
     if pin:
         tensors = [t.pin_memory() for t in tensors]
-    return indices, tensors
+    return indices, tensors, failures
 
 
 def prefetch_batches(
@@ -132,8 +141,11 @@ def prefetch_batches(
     *,
     pin_memory: bool = False,
     prefetch: bool = True,
-) -> Iterator[tuple[np.ndarray, list[torch.Tensor]]]:
-    """Yield ``(indices, [tensor per preprocessing])`` for each batch of indices.
+) -> Iterator[tuple[np.ndarray, list[torch.Tensor], dict[int, str]]]:
+    """Yield ``(indices, [tensor per preprocessing], failures)`` for each batch of indices.
+
+    ``failures`` maps the index of an image that could not be read or preprocessed to the
+    reason; its rows hold zeros.
 
     With ``prefetch`` the next batch is prepared in a background thread while the caller
     works on the current one.
