@@ -14,6 +14,7 @@ the ensemble's own sex members.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -388,7 +389,9 @@ class EnsemblePredictor:
                     f"no {target} member of {self.name!r} applies to image {bad}",
                     fix="give sexes covered by the ensemble's sex-specific members",
                 )
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                # the rows of images that failed are all NaN, and stay NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
                 agg = (
                     np.nanmedian(member, axis=1)
                     if self.aggregation == "median"
