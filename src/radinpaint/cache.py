@@ -208,6 +208,7 @@ class ResultCache:
             compositing=rec.get("compositing"),
             flags=tuple(rec.get("flags") or ()),
             extra=extra,
+            placement=_placement(rec.get("placement")),
         )
 
     def put(self, key: str, result: InpaintResult) -> None:
@@ -235,6 +236,15 @@ class ResultCache:
         if not self.root.exists():
             return 0
         return sum(1 for _ in self.root.glob("??/*.json"))
+
+
+def _placement(data: Any) -> Any:
+    """The Placement a cache entry recorded, or None."""
+    if not data:
+        return None
+    from .inpainters.geometry import Placement
+
+    return Placement.from_dict(data)
 
 
 def inpaint_cached(

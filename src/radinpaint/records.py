@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from .errors import InvalidInputError, MissingLabelError, ShapeMismatchError
+
+if TYPE_CHECKING:
+    from .inpainters.geometry import Placement
 
 __all__ = [
     "PHOTOMETRICS",
@@ -559,6 +562,10 @@ class InpaintResult:
         compositing: ``"paste-back"``, ``"feather"``, ``"raw"`` or ``None`` (not applicable).
         flags: notes such as ``"empty-mask"`` (input returned) or ``"8-bit-roundtrip"``.
         extra: backend-specific facts (model version, usage, cache key).
+        placement: how the backend saw the image
+            (:class:`~radinpaint.inpainters.geometry.Placement`: the region it was given,
+            resized how, padded how), or ``None`` when it worked on the image as it is, at
+            its own size. The image above is always at the request's shape.
     """
 
     image: Radiograph
@@ -573,6 +580,7 @@ class InpaintResult:
     compositing: str | None = None
     flags: tuple[str, ...] = attrs.field(default=(), converter=_flags)
     extra: Mapping[str, Any] = attrs.field(factory=dict)
+    placement: Placement | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready description of how this result was produced (no pixels)."""
@@ -588,6 +596,7 @@ class InpaintResult:
             "compositing": self.compositing,
             "flags": list(self.flags),
             "extra": dict(self.extra),
+            "placement": None if self.placement is None else self.placement.to_dict(),
             "shape": list(self.image.shape),
             "bit_depth": self.image.bit_depth,
         }

@@ -332,7 +332,7 @@ def test_raw_mode_redraws_the_whole_image(tiny_weights):
     changed = res.image.to_uint()[outside] != req.image.to_uint()[outside]
     assert changed.mean() > 0.5
     assert res.compositing == "raw" and res.options["raw_size"] == 64
-    assert res.extra["placement"]["backend_shape"] == [64, 64]
+    assert res.placement is not None and res.placement.backend_shape == (64, 64)
 
 
 def test_feather_is_exact_outside_the_mask(tiny_weights):
@@ -358,7 +358,7 @@ def test_large_tiles_are_downscaled_and_flagged(tiny_weights):
     gan = get_inpainter("gan", weights=str(tiny_weights), max_tile=32, margin=4)
     (res,) = gan.inpaint([req])
     assert "resampled" in res.flags
-    assert max(res.extra["placement"]["backend_shape"]) <= 32
+    assert res.placement is not None and max(res.placement.backend_shape) <= 32
     outside = ~req.mask.array
     assert np.array_equal(res.image.to_uint()[outside], req.image.to_uint()[outside])
 

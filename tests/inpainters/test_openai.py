@@ -281,3 +281,14 @@ def test_sdk_environment_configuration_is_honoured(server, monkeypatch):
     (result,) = inp.inpaint(variants(image, box_mask(image.shape, (5, 20, 5, 20)), k=1))
     assert server.edits[0].headers["authorization"] == "Bearer sk-from-the-environment"
     assert result.options["base_url"] is None
+
+
+def test_study_results_record_the_squash(server):
+    image = radiograph((48, 64))
+    answers = backend(server, preset="study", model="gpt-image-1.5", size="256x256").inpaint(
+        variants(image, Mask.full(image.shape))
+    )
+    for res in answers:
+        assert res.placement is not None
+        assert (res.placement.mode, res.placement.backend_shape) == ("squash", (256, 256))
+        assert res.placement.resamples and res.image.shape == (48, 64)

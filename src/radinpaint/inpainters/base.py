@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
@@ -23,6 +23,9 @@ import numpy as np
 from ..cache import public_options
 from ..records import InpaintFailure, InpaintRequest, InpaintResult
 from .compositing import composite
+
+if TYPE_CHECKING:
+    from .geometry import Placement
 
 __all__ = ["PerImageInpainter", "finish_result", "unchanged_result"]
 
@@ -57,6 +60,7 @@ def finish_result(
     cost_usd: float = 0.0,
     flags: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    placement: Placement | None = None,
 ) -> InpaintResult:
     """Composite a backend's full-size output into the request's image and record it.
 
@@ -72,7 +76,8 @@ def finish_result(
         seconds: wall time spent on this output.
         cost_usd: money spent on this output.
         flags: notes such as ``"8-bit-roundtrip"``.
-        extra: backend-specific facts (model version, placement, usage).
+        extra: backend-specific facts (model version, usage).
+        placement: how the backend saw the image (None: as it is, at its own size).
     """
     image = composite(request.image, output, request.mask, compositing, feather=feather)
     return InpaintResult(
@@ -88,6 +93,7 @@ def finish_result(
         compositing=compositing,
         flags=tuple(flags),
         extra=dict(extra or {}),
+        placement=placement,
     )
 
 
@@ -119,6 +125,10 @@ class PerImageInpainter(ABC):
     def result_flags(self, request: InpaintRequest) -> tuple[str, ...]:
         """Flags recorded on every result (e.g. ``("8-bit-roundtrip",)``); none by default."""
         return ()
+
+    def result_placement(self, request: InpaintRequest) -> Placement | None:
+        """How the backend sees the request's image (None: as it is, the default)."""
+        return None
 
     def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult | InpaintFailure]:
         """Inpaint each request in turn (see the Inpainter contract).
@@ -154,6 +164,7 @@ class PerImageInpainter(ABC):
                         seconds=time.perf_counter() - start,
                         compositing=None,
                         flags=self.result_flags(request),
+                        placement=self.result_placement(request),
                     )
                 )
                 continue
@@ -167,6 +178,7 @@ class PerImageInpainter(ABC):
                     feather=int(getattr(self, "feather", 4)),
                     seconds=time.perf_counter() - start,
                     flags=self.result_flags(request),
+                    placement=self.result_placement(request),
                 )
             )
         return results

@@ -14,6 +14,8 @@ edited run used (the study's protocol uses a full mask).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 import numpy as np
 
@@ -24,6 +26,9 @@ from ..records import InpaintRequest
 from .base import PerImageInpainter
 
 __all__ = ["CONTROL_CAPABILITIES", "IdentityInpainter", "ResampleControl"]
+
+if TYPE_CHECKING:
+    from .geometry import Placement
 
 
 @attrs.define
@@ -76,6 +81,12 @@ class ResampleControl(PerImageInpainter):
         if self.bits is not None:
             squashed = quantize(squashed, self.bits)
         return placement.from_backend(squashed)
+
+    def result_placement(self, request: InpaintRequest) -> Placement:
+        """The squash to ``size`` x ``size`` (and back) every output went through."""
+        from .geometry import plan
+
+        return plan(request.image.shape, size=self.size, mode="squash")
 
     def result_flags(self, request: InpaintRequest) -> tuple[str, ...]:
         """``"8-bit-roundtrip"`` when the intermediate image has 8 bits or fewer."""

@@ -258,7 +258,8 @@ class DiffusersInpainter:
                             prompt=str(prompt),
                             seconds=seconds,
                             flags=flags,
-                            extra={**facts["extra"], "placement": plans[i].to_dict()},
+                            extra=facts["extra"],
+                            placement=plans[i],
                         )
         return [r for r in results if r is not None]
 

@@ -316,8 +316,8 @@ class GanInpainter:
                         feather=self.feather,
                         seconds=share + time.perf_counter() - t1,
                         flags=("resampled",) if placement.resamples else (),
+                        placement=placement,
                         extra={
-                            "placement": placement.to_dict(),
                             "device": self._device,
                             "prompt_used": False,
                         },

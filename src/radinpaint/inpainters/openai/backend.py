@@ -604,6 +604,7 @@ class OpenAIInpainter:
                 seconds=seconds / call.n,
                 cost_usd=per_cost,
                 flags=flags + extra_flags,
+                placement=placement,
                 extra={
                     "model": self.model,
                     "size": size,
@@ -613,7 +614,6 @@ class OpenAIInpainter:
                     "attempts": attempts,
                     "cost_source": "usage" if cost is not None else "estimate",
                     "price_table_date": PRICE_TABLE_DATE,
-                    "placement": placement.to_dict(),
                     "api_seed": None,
                 },
             )
