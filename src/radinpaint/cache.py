@@ -7,14 +7,19 @@ pixels under another name are the same work.
 
 On disk, each entry is two files under ``root/<key[:2]>/``:
 
-- ``<key>.npy``: the output's float32 pixels, exactly as computed (lossless at any depth);
+- ``<key>.<sha256[:16]>.npy``: the output's float32 pixels, exactly as computed (lossless
+  at any depth), named after the key and the pixels' own hash;
 - ``<key>.json``: ``{"format", "key", "result": InpaintResult.to_record(), "image": {...}}``
-  with the pixels' SHA-256, written last.
+  with the pixels' SHA-256 and the name of their file, written last.
 
 Both are written to a temporary file in the same folder and moved into place with
-:func:`os.replace`, which is atomic, so a reader sees a whole entry or none, and two
-processes writing the same entry at once leave one valid entry. :meth:`ResultCache.get`
-checks the pixels against the hash in the JSON and treats any mismatch or damage as a miss.
+:func:`os.replace`, which is atomic, so a reader sees a whole entry or none.
+:meth:`ResultCache.get` reads the JSON first and then the pixel file it names, so two
+processes writing the same entry at once (with different pixels, as a seed-dependent
+backend gives) always leave one valid entry: whichever JSON lands last names its own pixel
+file, which the other writer never touches. A replaced entry may leave its old pixel file
+behind, unused. ``get`` checks the pixels against the hash in the JSON and treats any
+mismatch, damage or missing field as a miss.
 
 Use :func:`inpaint_cached` to run a backend through a cache::
 
@@ -54,10 +59,13 @@ __all__ = [
     "public_options",
 ]
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 """Version of the on-disk layout and key recipe; a change invalidates old entries.
 
-2: the key holds the backend's declared fingerprint (its weights) and scrubbed options."""
+2: the key holds the backend's declared fingerprint (its weights) and scrubbed options.
+3: the pixel file is named after the key and the pixels' hash (``<key>.<sha256[:16]>.npy``)
+and the JSON names it, so two writers of one key with different pixels can no longer pair
+one writer's JSON with the other's pixels (which left an entry that was always a miss)."""
 
 
 def public_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
@@ -131,8 +139,8 @@ class ResultCache:
 
     root: Path = attrs.field(converter=lambda p: Path(p).expanduser())
 
+    @staticmethod
     def key(
-        self,
         backend_name: str,
         options: Mapping[str, Any],
         request: InpaintRequest,
@@ -161,61 +169,74 @@ class ResultCache:
         return hashlib.sha256(canonical_json(recipe).encode("utf-8")).hexdigest()
 
     def _paths(self, key: str) -> tuple[Path, Path]:
+        """The entry's folder and its JSON file (the pixel file's name is in the JSON)."""
         if not re.fullmatch(r"[0-9a-f]{64}", key):
             raise InvalidInputError(f"not a cache key: {key!r}", fix="use ResultCache.key(...)")
         folder = self.root / key[:2]
-        return folder / f"{key}.npy", folder / f"{key}.json"
+        return folder, folder / f"{key}.json"
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
 
     def get(self, key: str) -> InpaintResult | None:
-        """The stored result for ``key``, or None when absent, partial or damaged."""
-        npy, meta = self._paths(key)
+        """The stored result for ``key``, or None when absent, partial or damaged.
+
+        The JSON is read first, then the pixel file it names; an entry whose JSON lacks a
+        field (or holds one of the wrong type) is a miss too, never an exception.
+        """
+        folder, meta = self._paths(key)
         try:
             entry = json.loads(meta.read_text(encoding="utf-8"))
-            pixels = np.load(npy, allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-        if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
-            return None
-        info = entry.get("image", {})
-        digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-        if digest != info.get("sha256") or pixels.dtype != np.float32:
-            return None
-        rec = entry["result"]
-        try:
+            if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+                return None
+            info = entry["image"]
+            name = info["file"]
+            if not isinstance(name, str) or not re.fullmatch(rf"{key}\.[0-9a-f]{{16}}\.npy", name):
+                return None
+            pixels = np.load(folder / name, allow_pickle=False)
+            digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+            if digest != info["sha256"] or pixels.dtype != np.float32:
+                return None
+            rec = entry["result"]
             image = Radiograph(
                 pixels,
                 int(rec["bit_depth"]),
                 info.get("source"),
                 info.get("photometric", "MONOCHROME2"),
             )
-        except InvalidInputError:
+            extra = dict(rec.get("extra") or {})
+            extra["cache_key"] = key
+            return InpaintResult(
+                image=image,
+                backend=rec["backend"],
+                options=rec.get("options") or {},
+                seed=int(rec.get("seed", 0)),
+                prompt=rec.get("prompt"),
+                variant=int(rec.get("variant", 0)),
+                case_id=rec.get("case_id"),
+                seconds=float(rec.get("seconds", 0.0)),
+                cost_usd=float(rec.get("cost_usd", 0.0)),
+                compositing=rec.get("compositing"),
+                flags=tuple(rec.get("flags") or ()),
+                extra=extra,
+                placement=_placement(rec.get("placement")),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            # absent, cut short, damaged, or well-formed JSON of the wrong shape
+            # (InvalidInputError is a ValueError)
             return None
-        extra = dict(rec.get("extra") or {})
-        extra["cache_key"] = key
-        return InpaintResult(
-            image=image,
-            backend=rec["backend"],
-            options=rec.get("options") or {},
-            seed=int(rec.get("seed", 0)),
-            prompt=rec.get("prompt"),
-            variant=int(rec.get("variant", 0)),
-            case_id=rec.get("case_id"),
-            seconds=float(rec.get("seconds", 0.0)),
-            cost_usd=float(rec.get("cost_usd", 0.0)),
-            compositing=rec.get("compositing"),
-            flags=tuple(rec.get("flags") or ()),
-            extra=extra,
-            placement=_placement(rec.get("placement")),
-        )
 
     def put(self, key: str, result: InpaintResult) -> None:
-        """Store ``result`` under ``key`` (atomically; an existing entry is replaced)."""
-        npy, meta = self._paths(key)
-        npy.parent.mkdir(parents=True, exist_ok=True)
+        """Store ``result`` under ``key`` (atomically; an existing entry is replaced).
+
+        The pixels go to a file named after the key and their hash, then the JSON naming
+        that file replaces the old one: concurrent writers each leave a whole entry.
+        """
+        folder, meta = self._paths(key)
+        folder.mkdir(parents=True, exist_ok=True)
         pixels = np.ascontiguousarray(result.image.pixels, dtype=np.float32)
+        digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+        name = f"{key}.{digest[:16]}.npy"
         record = result.to_record()
         record["options"] = public_options(record["options"])
         record["extra"] = {k: v for k, v in record["extra"].items() if k != "cache_key"}
@@ -224,12 +245,13 @@ class ResultCache:
             "key": key,
             "result": _jsonable(record, "result"),
             "image": {
-                "sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
+                "sha256": digest,
+                "file": name,
                 "source": result.image.source,
                 "photometric": result.image.photometric,
             },
         }
-        _atomic_write(npy, _npy_bytes(pixels))
+        _atomic_write(folder / name, _npy_bytes(pixels))
         _atomic_write(meta, json.dumps(entry, indent=1, sort_keys=True).encode("utf-8"))
 
     def __len__(self) -> int:

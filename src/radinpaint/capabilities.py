@@ -76,6 +76,10 @@ class Capabilities:
         secret_options: option names that must never be recorded (API keys, tokens); names
             that look like secrets (``api_key``, ``token``, ...) and credentials inside URLs
             are scrubbed in any case.
+        operational_options: option names that do not change what an output looks like
+            (concurrency, timeouts, retries, budgets, device, batch size): they are left out
+            of cache keys, so a rerun with a larger budget or more threads finds what the
+            last run paid for.
         ledger: the backend's own record of what it spent (images generated, US dollars,
             billed failures included), for backends that cost money; the evaluation reports
             cost from it.
@@ -89,6 +93,7 @@ class Capabilities:
     infers_sex: bool = False
     fingerprint: str = ""
     secret_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    operational_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     ledger: SpendLedger | None = attrs.field(default=None, eq=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +107,7 @@ class Capabilities:
             "infers_sex": self.infers_sex,
             "fingerprint": self.fingerprint,
             "secret_options": sorted(self.secret_options),
+            "operational_options": sorted(self.operational_options),
         }
         if self.ledger is not None:
             out["ledger"] = self.ledger.totals().to_dict()

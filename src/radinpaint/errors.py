@@ -109,7 +109,15 @@ class MissingDependencyError(RadinpaintError, ImportError):
 
 
 class BackendError(RadinpaintError):
-    """A backend failed while working on an input."""
+    """A backend failed while working on an input.
+
+    ``fatal=True`` says every further call to the backend would fail too (no credentials,
+    an account without access): a caller stops calling it instead of trying each request.
+    """
+
+    def __init__(self, what: str, *, fatal: bool = False, **kwargs: Any) -> None:
+        self.fatal = bool(fatal)
+        super().__init__(what, **kwargs)
 
 
 class BatchFailedError(BackendError):

@@ -24,6 +24,7 @@ request of that call.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from .errors import (
     BackendError,
     BudgetExceededError,
     ExternalUploadNotAllowedError,
+    InvalidInputError,
     MissingDependencyError,
     ModelUnavailableError,
     RadinpaintError,
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from .cache import ResultCache
     from .evaluation.executor import Executor
 
-__all__ = ["InpaintCalls", "Outcome", "error_text", "group_calls"]
+__all__ = ["InpaintCalls", "Outcome", "error_text", "group_calls", "is_fatal"]
 
 _FATAL = (
     BudgetExceededError,
@@ -54,6 +56,11 @@ _FATAL = (
     ExternalUploadNotAllowedError,
     MissingDependencyError,
 )
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an error means every further call to the backend would fail too."""
+    return isinstance(exc, _FATAL) or (isinstance(exc, BackendError) and exc.fatal)
 
 
 def error_text(exc: BaseException) -> str:
@@ -141,8 +148,14 @@ class InpaintCalls:
     batch_size: int | None = None
     _slots: threading.BoundedSemaphore = attrs.field(init=False)
     _stopped: str | None = attrs.field(init=False, default=None)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InvalidInputError(
+                f"batch_size must be >= 1, got {self.batch_size}",
+                fix="leave it unset to use the backend's declared batch size",
+            )
         self._slots = threading.BoundedSemaphore(self.capabilities.max_concurrency)
 
     @property
@@ -150,34 +163,51 @@ class InpaintCalls:
         """Why calls stopped (a fatal failure), or None."""
         return self._stopped
 
-    def key(self, request: InpaintRequest) -> str | None:
-        """The request's cache key, or None without a cache."""
-        if self.cache is None:
-            return None
-        return self.cache.key(
+    def key(self, request: InpaintRequest) -> str:
+        """The request's cache key (also without a cache: equal keys are the same work).
+
+        Options the backend declares operational (budgets, threads, timeouts) are left out,
+        so changing them never makes a paid result look new.
+        """
+        from .cache import ResultCache
+
+        operational = self.capabilities.operational_options
+        options = {k: v for k, v in self.options.items() if k not in operational}
+        return ResultCache.key(
             str(self.backend.name),
-            self.options,
+            options,
             request,
             fingerprint=self.capabilities.fingerprint,
             secret_names=self.capabilities.secret_options,
         )
+
+    def cancel(self, reason: str = "cancelled: the run is stopping") -> None:
+        """Send no further calls (calls in flight finish and are kept)."""
+        with self._lock:
+            self._stopped = self._stopped or reason
+
+    def _fatal(self, reason: str) -> None:
+        with self._lock:
+            self._stopped = self._stopped or reason
 
     # -- one call ----------------------------------------------------------------------
 
     def call(self, requests: Sequence[InpaintRequest]) -> list[Outcome]:
         """Send ``requests`` as one call (guarded); cache each success as soon as it is back."""
         requests = list(requests)
-        if self._stopped is not None:
-            failure = self._stopped
-            return [
-                Outcome(r, failure=InpaintFailure.for_request(r, failure, retryable=False))
-                for r in requests
-            ]
         with self._slots:
+            stopped = self._stopped  # read once the slot is ours: a call may just have failed
+            if stopped is not None:
+                return [
+                    Outcome(r, failure=InpaintFailure.for_request(r, stopped, retryable=False))
+                    for r in requests
+                ]
             try:
                 answers = list(self.backend.inpaint(requests))
             except Exception as exc:
-                fatal = isinstance(exc, _FATAL)
+                fatal = is_fatal(exc)
+                if fatal:
+                    self._fatal(error_text(exc))
                 return [
                     Outcome(
                         r,
@@ -203,10 +233,11 @@ class InpaintCalls:
                 if secret:  # names the backend declared secret leave the record here
                     answer = attrs.evolve(answer, options=scrub_options(answer.options, secret))
                 key = self.key(request)
-                if self.cache is not None and key is not None:
-                    self.cache.put(key, answer)
+                self._store(key, answer)
                 out.append(Outcome(request, result=_relabel(answer, request, key)))
             elif isinstance(answer, InpaintFailure):
+                if answer.fatal:
+                    self._fatal(answer.error)
                 out.append(Outcome(request, failure=answer))
             else:
                 text = (
@@ -216,13 +247,28 @@ class InpaintCalls:
                 out.append(Outcome(request, failure=InpaintFailure.for_request(request, text)))
         return out
 
+    def _store(self, key: str, result: InpaintResult) -> None:
+        """Cache a result; a result that cannot be stored is still delivered, never redone."""
+        if self.cache is None:
+            return
+        try:
+            self.cache.put(key, result)
+        except Exception as exc:  # a full disk, a read-only cache: warn, keep the result
+            warnings.warn(
+                f"radinpaint: a result of {self.backend.name!r} for case "
+                f"{result.case_id!r} could not be stored in the cache ({error_text(exc)}); "
+                "it is used in this run but a rerun will compute it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
     # -- many requests -----------------------------------------------------------------
 
     def lookup(self, request: InpaintRequest) -> Outcome | None:
         """The cached outcome of ``request``, or None."""
-        key = self.key(request)
-        if self.cache is None or key is None:
+        if self.cache is None:
             return None
+        key = self.key(request)
         hit = self.cache.get(key)
         return (
             None
@@ -244,7 +290,7 @@ class InpaintCalls:
 
         executor = executor or SerialExecutor()
         requests = list(requests)
-        first: dict[str | int, int] = {}  # key -> index of the request computed for it
+        first: dict[str, int] = {}  # key -> index of the request computed for it
         same: dict[int, list[int]] = {}
         todo: list[int] = []
         # cache reads (a file read and a checksum each) overlap on a few local threads
@@ -256,11 +302,10 @@ class InpaintCalls:
                 yield i, hit
                 continue
             key = self.key(r)
-            ident: str | int = key if key is not None else i
-            if ident in first:
-                same.setdefault(first[ident], []).append(i)
+            if key in first:
+                same.setdefault(first[key], []).append(i)
                 continue
-            first[ident] = i
+            first[key] = i
             todo.append(i)
         for _round in range(1 + max(0, self.retries)):
             if not todo:
@@ -288,7 +333,7 @@ class InpaintCalls:
                     ]
                 for i, outcome in zip(indices, outcomes, strict=True):
                     if outcome.failure is not None and outcome.failure.fatal:
-                        self._stopped = self._stopped or outcome.failure.error
+                        self._fatal(outcome.failure.error)
                     last_round = _round == max(0, self.retries)
                     if (
                         outcome.failure is not None

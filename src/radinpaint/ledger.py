@@ -9,7 +9,8 @@ With a ``path`` the ledger is also an append-only JSON-lines file (one line per 
 flushed and fsynced), and a new ledger on the same file starts from the totals booked
 before. That is how a budget spans runs: ``max_usd=3`` with a ledger file in the cache stops
 at three dollars over every run that used the cache, not three dollars per process. A line
-cut short by a kill is skipped.
+cut short by a kill, or one that is not a booking (JSON but not an object, a field
+missing), is skipped.
 """
 
 from __future__ import annotations
@@ -91,8 +92,8 @@ class SpendLedger:
             for line in fh:
                 try:
                     total = total + _totals_of(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a kill
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue  # a line cut short by a kill, or JSON that is not a booking
         self._before = total
 
     def book(self, images: int, usd: float, *, failed: bool = False, what: str = "") -> None:

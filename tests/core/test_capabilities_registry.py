@@ -6,6 +6,8 @@ import subprocess
 import sys
 import types
 
+import attrs
+import numpy as np
 import pytest
 
 import radinpaint
@@ -19,6 +21,7 @@ from radinpaint import (
 )
 from radinpaint.errors import PluginLoadError, RadinpaintError, UnknownPluginError
 from radinpaint.plugins import get_plugin_manager, reset_plugins
+from radinpaint.records import Radiograph
 from radinpaint.registry import PluginEntry, list_backends
 
 
@@ -163,7 +166,32 @@ def test_capabilities_of_objects_handed_in_by_a_user(monkeypatch):
 @pytest.mark.parametrize("name", ["identity", "resample", "telea", "navier-stokes", "biharmonic"])
 def test_cpu_inpainters_declare_deterministic_thread_safe_batches(name):
     caps = build_backend("inpainter", name).capabilities
-    assert caps == Capabilities(deterministic=True, device="cpu", max_concurrency=2, batch_size=8)
+    expected = Capabilities(deterministic=True, device="cpu", max_concurrency=2, batch_size=8)
+    assert attrs.evolve(caps, fingerprint="") == expected
+    assert caps.fingerprint  # of the options, so differently configured objects never share
+
+
+def test_differently_configured_objects_never_share_cache_entries(tmp_path):
+    from radinpaint.cache import ResultCache, inpaint_cached
+    from radinpaint.evaluation import BackendSpec
+    from radinpaint.inpainters.classical import TeleaInpainter
+    from radinpaint.records import InpaintRequest, Mask
+
+    rng = np.random.default_rng(0)
+    img = Radiograph.from_float(rng.random((40, 40)).astype(np.float32), 16)
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    req = InpaintRequest(img, Mask.from_array(mask), case_id="c")
+    cache = ResultCache(tmp_path)
+    (small,) = inpaint_cached(TeleaInpainter(radius=3), [req], cache)
+    (large,) = inpaint_cached(TeleaInpainter(radius=12), [req], cache)
+    fresh = TeleaInpainter(radius=12).inpaint([req])[0]
+    assert np.array_equal(large.image.pixels, fresh.image.pixels)
+    assert not np.array_equal(large.image.pixels, small.image.pixels)
+    # handed to an evaluation as objects, they get their own declarations too
+    a = BackendSpec.parse(TeleaInpainter(radius=3)).build_declared("inpainter")
+    b = BackendSpec.parse(TeleaInpainter(radius=12)).build_declared("inpainter")
+    assert a.capabilities.fingerprint != b.capabilities.fingerprint
 
 
 def test_every_builtin_declares_something():

@@ -99,7 +99,7 @@ def test_capabilities_of_a_local_folder_follow_its_files(tiny_model, tmp_path) -
     assert DiffusersInpainter(model=str(folder)).capabilities().fingerprint != caps.fingerprint
 
 
-def test_capabilities_of_a_hub_model_follow_its_cached_revision(tmp_path, monkeypatch) -> None:
+def test_capabilities_of_a_hub_model_follow_the_revision_asked_for(tmp_path, monkeypatch) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
@@ -108,10 +108,17 @@ def test_capabilities_of_a_hub_model_follow_its_cached_revision(tmp_path, monkey
     refs = tmp_path / "models--radinpaint-tests--tiny-inpaint" / "refs"
     refs.mkdir(parents=True)
     (refs / "main").write_text("a" * 40)
-    first = backend.capabilities().fingerprint
-    (refs / "main").write_text("b" * 40)
-    second = backend.capabilities().fingerprint
-    assert len({missing, first, second}) == 3
+    downloaded = backend.capabilities().fingerprint
+    assert downloaded == missing  # the first download does not orphan the first run's results
+    main = DiffusersInpainter(model="radinpaint-tests/tiny-inpaint", revision="main")
+    assert main.capabilities().fingerprint == missing
+    pinned = {
+        DiffusersInpainter(model="radinpaint-tests/tiny-inpaint", revision=c * 40)
+        .capabilities()
+        .fingerprint
+        for c in "ab"
+    }
+    assert len(pinned | {missing}) == 3
     other = DiffusersInpainter(model="radinpaint-tests/other").capabilities().fingerprint
     assert other != missing
 

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from radinpaint import InpaintRequest  # noqa: E402
 from radinpaint.capabilities import Capabilities  # noqa: E402
 from radinpaint.errors import ModelUnavailableError  # noqa: E402
-from radinpaint.fingerprint import fingerprint_files  # noqa: E402
+from radinpaint.fingerprint import fingerprint_files, fingerprint_value  # noqa: E402
 from radinpaint.inpainters.gan import checkpoint as gan_checkpoint  # noqa: E402
 from radinpaint.inpainters.gan.inference import SHIPPED_WEIGHTS, GanInpainter  # noqa: E402
 
@@ -102,9 +102,14 @@ def test_declared_fields() -> None:
     caps = GanInpainter(device="cpu", batch_size=3).capabilities()
     assert caps.deterministic and caps.max_concurrency == 1
     assert caps.batch_size == 3 and caps.device == "cpu"
-    assert caps.fingerprint == fingerprint_files(
-        [SHIPPED_WEIGHTS, SHIPPED_WEIGHTS.with_suffix(".json")]
-    )
+    weights = fingerprint_files([SHIPPED_WEIGHTS, SHIPPED_WEIGHTS.with_suffix(".json")])
+    gan = GanInpainter(device="cpu", batch_size=3)
+    assert caps.fingerprint == fingerprint_value(weights, gan.options())
+    # the options that shape the output are in it; device and batch size are operational
+    raw = GanInpainter(device="cpu", compositing="raw").capabilities()
+    assert raw.fingerprint != caps.fingerprint
+    assert GanInpainter(device="cpu", batch_size=5).capabilities().fingerprint == caps.fingerprint
+    assert {"device", "batch_size"} <= caps.operational_options
     assert GanInpainter(device="cuda:1").capabilities().device == "cuda:1"
     resolved = GanInpainter().capabilities().device  # torch is imported in this process
     assert resolved == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -14,7 +14,13 @@ __all__ = ["run_ahead"]
 T = TypeVar("T")
 
 
-def run_ahead(items: Iterator[T], work: Callable[[T], None], *, depth: int = 2) -> Iterator[T]:
+def run_ahead(
+    items: Iterator[T],
+    work: Callable[[T], None],
+    *,
+    depth: int = 2,
+    on_stop: Callable[[], None] | None = None,
+) -> Iterator[T]:
     """Yield each item of ``items`` once ``work(item)`` is done, in order.
 
     ``work`` runs in background threads on up to ``depth`` items at once, ahead of the
@@ -24,7 +30,9 @@ def run_ahead(items: Iterator[T], work: Callable[[T], None], *, depth: int = 2) 
     read the previous chunk; each backend's own guard keeps it within its concurrency.)
     At most ``depth + 2`` items are held. An exception from ``items`` or ``work`` is raised
     to the caller; leaving the loop early stops the background work after the items in hand.
-    ``depth=0`` does the work inline, item by item, with no thread.
+    ``depth=0`` does the work inline, item by item, with no thread. ``on_stop`` is called
+    when the caller stops early (an exception, Ctrl-C, leaving the loop), before waiting for
+    the background work, so that work can stop starting new things (no new API calls).
     """
     if depth < 1:
         for item in items:
@@ -66,14 +74,18 @@ def run_ahead(items: Iterator[T], work: Callable[[T], None], *, depth: int = 2) 
 
     thread = threading.Thread(target=produce, name="radinpaint-producer", daemon=True)
     thread.start()
+    finished = False
     try:
         while True:
             item = ready.get()
             if item is done:
+                finished = True
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
         stop.set()
+        if not finished and on_stop is not None:
+            on_stop()
         thread.join()

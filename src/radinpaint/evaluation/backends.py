@@ -55,12 +55,21 @@ class InpainterSlot:
 
     def record(self) -> dict[str, Any]:
         """What this backend was, for the manifest."""
-        rec = self.spec.to_dict(self.capabilities.secret_options)
+        rec = _spec_record(self.spec, self.backend, self.capabilities)
         if self.backend is not None:
             rec["capabilities"] = self.capabilities.to_dict()
             rec["deterministic"] = self.deterministic
         rec["error"] = self.error
         return rec
+
+
+def _spec_record(spec: BackendSpec, backend: Any, capabilities: Capabilities) -> dict[str, Any]:
+    """A spec for the manifest. A backend that was never built declared no secret names,
+    so only its option names are recorded, not their values."""
+    rec = spec.to_dict(capabilities.secret_options)
+    if backend is None:
+        rec["options"] = sorted(rec["options"])
+    return rec
 
 
 def predictor_fingerprint(name: str, options: Any, declared: str = "") -> str:
@@ -98,7 +107,7 @@ class PredictorSlot:
 
     def record(self) -> dict[str, Any]:
         """What this predictor was, for the manifest."""
-        rec = self.spec.to_dict(self.capabilities.secret_options)
+        rec = _spec_record(self.spec, self.backend, self.capabilities)
         rec["fingerprint"] = self.fingerprint
         if self.backend is not None:
             rec["capabilities"] = self.capabilities.to_dict()

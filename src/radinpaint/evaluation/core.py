@@ -57,6 +57,11 @@ def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
         raise InvalidInputError(f"{attribute.name} must be >= 1, got {value}")
 
 
+def _positive_or_none(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
+
+
 def _preset(value: str | Preset) -> Preset:
     return value if isinstance(value, Preset) else get_preset(value)
 
@@ -121,8 +126,8 @@ class Evaluation:
     executor: Executor = attrs.field(factory=LocalExecutor)
     views: tuple[str, ...] = attrs.field(default=VIEWS, converter=tuple)
     chunk_size: int = attrs.field(default=16, validator=_positive)
-    inpaint_batch_size: int | None = None
-    predict_batch_size: int | None = None
+    inpaint_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
+    predict_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     progress: bool = True
     n_samples: int = 2
     pixel_detail_cases: int = 3

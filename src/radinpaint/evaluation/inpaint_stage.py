@@ -58,7 +58,6 @@ def _inpaint_one(
         for case in chunk.cases
         for v in range(k)
     ]
-    ok = 0
     for _, outcome in inp.calls.stream(requests, executor):
         request = outcome.request
         key = (inp.label, str(request.case_id), request.variant)
@@ -75,7 +74,6 @@ def _inpaint_one(
                 error=error,
             )
             continue
-        ok += 1
         res = outcome.result
         tally.count("inpaint_cached" if outcome.cached else "inpaint_computed")
         tally.count("cost_usd_total", res.cost_usd)
@@ -87,9 +85,8 @@ def _inpaint_one(
             tally.prompt(res.prompt)
         chunk.outputs[key] = Output(res, cached=outcome.cached)
     stopped = inp.calls.stopped
-    if requests and (ok == 0 or stopped):
-        # Every request failed, or a failure means every further call would too (missing
-        # weights, no key, budget spent): stop calling it; a rerun retries.
-        reason = stopped or next((o.error for o in chunk.outputs.values() if o.error), "unknown")
-        inp.error = f"backend stopped: {reason}"
+    if stopped and inp.error is None:
+        # A failure said every further call would fail too (missing weights, no key, budget
+        # spent): this inpainter is not called again in this run; a rerun retries.
+        inp.error = f"backend stopped: {stopped}"
         tally.fail("backend", inpainter=inp.label, error=inp.error)

@@ -73,7 +73,7 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
             "seed": ev.seed,
             "prompt": ev.prompt,
             "views": list(ev.views),
-            "mask_provider": ev.mask_provider.to_dict(),
+            "mask_provider": ev.mask_provider.to_dict(runner.mask_secrets),
             "metrics": [m.to_dict() for m in ev.metric_specs()],
             "preset": ev.preset.to_dict(),
             "cache_dir": None if ev.cache_dir is None else str(ev.cache_dir),

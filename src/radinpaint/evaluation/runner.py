@@ -56,7 +56,9 @@ class Runner:
         self.input_hashes: dict[str, dict[str, str]] = {}
         self.case_index: dict[str, int] = {}
         cache = None if ev.cache_dir is None else ResultCache(ev.cache_dir / "inpaint")
-        self.mask_provider: Any = ev.mask_provider.build_declared("mask_provider").backend
+        masks = ev.mask_provider.build_declared("mask_provider")
+        self.mask_provider: Any = masks.backend
+        self.mask_secrets = masks.capabilities.secret_options
         self.inps: list[InpainterSlot] = build_inpainters(
             ev.inpainters,
             cache,
@@ -84,7 +86,10 @@ class Runner:
         per_case = sum(1 if i.deterministic else ev.variants for i in self.inps if not i.error)
         tally.open_progress(len(ev.dataset) * per_case, enabled=ev.progress)
         try:
-            for chunk in run_ahead(self.chunks(), self.inpaint, depth=self.look_ahead()):
+            chunks_ready = run_ahead(
+                self.chunks(), self.inpaint, depth=self.look_ahead(), on_stop=self.cancel
+            )
+            for chunk in chunks_ready:
                 self.rows += chunk.error_rows
                 self.views(chunk)
                 predict_chunk(chunk, self.preds, ev.executor, ev.predict_batch_size, tally)
@@ -222,6 +227,12 @@ class Runner:
             tally=self.tally,
         )
 
+    def cancel(self) -> None:
+        """Send no further inpainting calls (the run is stopping early: Ctrl-C, an error)."""
+        for inp in self.inps:
+            if inp.calls is not None:
+                inp.calls.cancel()
+
     def account(self) -> None:
         """Cost and images paid from each paid backend's own ledger (billed failures too)."""
         for inp in self.inps:
@@ -269,10 +280,18 @@ class Runner:
     # -- after the rows ------------------------------------------------------------------
 
     def replicated(self, chunk: Chunk) -> None:
-        """Count the outputs a deterministic inpainter reused for its other variants."""
+        """Count the outputs a deterministic inpainter reused for its other variants (only
+        variant 0 outputs that exist: a failed one is reused as a failure, not counted)."""
         for inp in self.inps:
-            if chunk.inpainter_errors.get(inp.label) is None and inp.deterministic:
-                self.tally.count("inpaint_replicated", len(chunk.cases) * (self.ev.variants - 1))
+            if not inp.deterministic:
+                continue
+            reused = sum(
+                1
+                for case in chunk.cases
+                if (out := chunk.outputs.get((inp.label, case.id, 0))) is not None
+                and out.result is not None
+            )
+            self.tally.count("inpaint_replicated", reused * (self.ev.variants - 1))
 
     def keep_samples(self, chunk: Chunk) -> None:
         """The first cases' images for the report's grid."""

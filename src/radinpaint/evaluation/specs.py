@@ -71,8 +71,12 @@ class BackendSpec:
 
     def __attrs_post_init__(self) -> None:
         if not self.label:
-            opts = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
-            object.__setattr__(self, "label", f"{self.name}[{opts}]" if opts else self.name)
+            from ..scrub import scrub_options
+
+            # a label is written everywhere (table, report): never from a secret
+            object.__setattr__(
+                self, "label", _derived_label(self.name, scrub_options(self.options))
+            )
 
     @classmethod
     def parse(cls, value: Any) -> BackendSpec:
@@ -142,11 +146,17 @@ class BackendSpec:
         """JSON-ready form (secrets and URL credentials scrubbed from the options)."""
         from ..scrub import scrub_options
 
-        return {
-            "name": self.name,
-            "label": self.label,
-            "options": scrub_options(self.options, secret_names),
-        }
+        options = scrub_options(self.options, secret_names)
+        label = self.label
+        if label == _derived_label(self.name, scrub_options(self.options)):
+            label = _derived_label(self.name, options)  # no declared secret in a label either
+        return {"name": self.name, "label": label, "options": options}
+
+
+def _derived_label(name: str, options: Mapping[str, Any]) -> str:
+    """``name[key=value,...]``, or the bare name without options."""
+    opts = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    return f"{name}[{opts}]" if opts else name
 
 
 def parse_specs(values: Any, what: str) -> list[BackendSpec]:

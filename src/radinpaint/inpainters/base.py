@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import numpy as np
 
 from ..cache import public_options
+from ..capabilities import Capabilities
 from ..records import InpaintFailure, InpaintRequest, InpaintResult
 from .compositing import composite
 
 if TYPE_CHECKING:
     from .geometry import Placement
 
-__all__ = ["PerImageInpainter", "finish_result", "unchanged_result"]
+__all__ = ["PerImageInpainter", "finish_result", "options_declared", "unchanged_result"]
 
 
 def unchanged_result(
@@ -95,6 +96,22 @@ def finish_result(
         extra=dict(extra or {}),
         placement=placement,
     )
+
+
+def options_declared(template: Capabilities) -> Callable[[Any], Capabilities]:
+    """A capabilities declaration that fingerprints the built backend's ``options()``.
+
+    For backends whose output depends only on their options: two objects configured
+    differently (``radius=3`` and ``radius=12``) never share cache entries, also when they
+    are handed to an evaluation as objects rather than built from a name and options.
+    """
+
+    def declare(backend: Any) -> Capabilities:
+        from ..fingerprint import fingerprint_value
+
+        return attrs.evolve(template, fingerprint=fingerprint_value(backend.options()))
+
+    return declare
 
 
 class PerImageInpainter(ABC):

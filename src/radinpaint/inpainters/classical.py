@@ -28,7 +28,7 @@ from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
-from .base import PerImageInpainter
+from .base import PerImageInpainter, options_declared
 from .compositing import COMPOSITING
 
 if TYPE_CHECKING:
@@ -182,17 +182,17 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "telea",
         TeleaInpainter,
         summary="OpenCV Telea fast marching (exact outside mask)",
-        capabilities=CLASSICAL_CAPABILITIES,
+        capabilities=options_declared(CLASSICAL_CAPABILITIES),
     )
     register(
         "navier-stokes",
         NavierStokesInpainter,
         summary="OpenCV Navier-Stokes inpainting (exact outside mask)",
-        capabilities=CLASSICAL_CAPABILITIES,
+        capabilities=options_declared(CLASSICAL_CAPABILITIES),
     )
     register(
         "biharmonic",
         BiharmonicInpainter,
         summary="scikit-image biharmonic inpainting (smooth fill, exact outside mask)",
-        capabilities=CLASSICAL_CAPABILITIES,
+        capabilities=options_declared(CLASSICAL_CAPABILITIES),
     )

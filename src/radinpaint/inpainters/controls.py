@@ -23,7 +23,7 @@ from ..capabilities import Capabilities
 from ..errors import InvalidInputError
 from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
-from .base import PerImageInpainter
+from .base import PerImageInpainter, options_declared
 
 __all__ = ["CONTROL_CAPABILITIES", "IdentityInpainter", "ResampleControl"]
 
@@ -109,11 +109,11 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "identity",
         IdentityInpainter,
         summary="Returns the input unchanged (negative control)",
-        capabilities=CONTROL_CAPABILITIES,
+        capabilities=options_declared(CONTROL_CAPABILITIES),
     )
     register(
         "resample",
         ResampleControl,
         summary="The study's squash to 1024x1024 8-bit and back, no edit (geometry only)",
-        capabilities=CONTROL_CAPABILITIES,
+        capabilities=options_declared(CONTROL_CAPABILITIES),
     )

@@ -252,17 +252,31 @@ class Budget:
         *,
         failed: bool = False,
         what: str = "",
+        delivered: int | None = None,
     ) -> None:
         """Turn a reservation into spending (``usd_actual`` or, if unknown, the estimate).
 
         ``failed``: the images were (or may have been) generated and billed but not delivered
         (a timed-out call); they are booked all the same.
+
+        ``delivered``: how many of the ``images`` actually arrived in a usable state
+        (``None``: all of them, or none when ``failed``). When fewer arrived (a short answer,
+        an undecodable image), the delivered ones are booked with their share of the cost
+        and the rest as a separate failed booking with the remainder, so the ledger shows
+        what was paid for and never received.
         """
         usd = usd_actual if usd_actual is not None else (usd_reserved or 0.0)
         with self._lock:
             self._held_images -= images
             self._held_usd -= usd_reserved or 0.0
-            self.ledger.book(images, usd, failed=failed, what=what)
+            if failed or delivered is None or delivered >= images:
+                self.ledger.book(images, usd, failed=failed, what=what)
+                return
+            got = max(0, int(delivered))
+            share = usd * got / images if images else 0.0
+            if got:
+                self.ledger.book(got, share, what=what)
+            self.ledger.book(images - got, usd - share, failed=True, what=f"{what} (not delivered)")
 
     def release(self, images: int, usd_reserved: float | None) -> None:
         """Cancel a reservation (the call failed before anything was generated)."""

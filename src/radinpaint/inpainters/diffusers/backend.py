@@ -93,6 +93,9 @@ class DiffusersInpainter:
         compositing: ``"paste-back"`` (default), ``"feather"`` or ``"raw"``.
         feather: blend width for ``"feather"``.
         allow_download: let the hub download missing weights (off: offline only).
+        revision: for a hub id, the branch, tag or commit to load (``None``: ``"main"``).
+            Cache keys hold the model id and this value as given, so pin a commit
+            (``revision="<40-hex commit>"``) to key results on exact weights.
     """
 
     name: ClassVar[str] = "diffusers"
@@ -114,6 +117,7 @@ class DiffusersInpainter:
     compositing: str = "paste-back"
     feather: int = 4
     allow_download: bool = False
+    revision: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
@@ -151,10 +155,15 @@ class DiffusersInpainter:
         requested one, or where ``"auto"`` resolves once torch is imported (``"auto"``
         before). Nothing is loaded.
 
-        The fingerprint hashes the model: for a local folder, the bytes and names of every
-        file in it (weights, configs, tokenizer); for a hub id, the id and the revision its
-        ``main`` ref points to in the local Hugging Face cache (the commit the weights come
-        from; ``None`` while the model is not downloaded).
+        The fingerprint hashes the model and the options that shape the output
+        (:meth:`options`: everything but device, batch size and downloads), so two
+        differently configured backend objects never share cache entries. The model part:
+        for a local folder, the bytes and names of every file in it (weights, configs,
+        tokenizer); for a hub id, the id and the revision asked for (the ``revision``
+        option, ``"main"`` when none), not the commit the local Hugging Face cache happens
+        to hold, so the key is the same before and after the first download. A branch such
+        as ``main`` can move to new weights under the same key: pin
+        ``revision="<commit>"`` to key results on exact weights.
         """
         return Capabilities(
             deterministic=False,
@@ -173,12 +182,16 @@ class DiffusersInpainter:
         return "cuda" if torch.cuda.is_available() else "cpu"
 
     def _model_fingerprint(self) -> str:
+        # the model itself is identified below (a folder by its files, wherever it lies)
+        shaping = {k: v for k, v in self.options().items() if k not in ("model", "revision")}
         local = Path(self.model).expanduser()
         if local.exists():
-            return fingerprint_value({"model_files": fingerprint_files([local])})
-        if self.model.startswith((".", "/", "~")):  # a missing folder: loading will say so
-            return fingerprint_value({"model": self.model, "missing": True})
-        return fingerprint_value({"model": self.model, "revision": _hub_revision(self.model)})
+            model: dict[str, Any] = {"model_files": fingerprint_files([local])}
+        elif self.model.startswith((".", "/", "~")):  # a missing folder: loading will say so
+            model = {"model": self.model, "missing": True}
+        else:
+            model = {"model": self.model, "revision": self.revision or "main"}
+        return fingerprint_value({**model, "options": shaping})
 
     def _loaded(self) -> LoadedPipeline:
         from .pipeline import load_pipeline
@@ -190,6 +203,7 @@ class DiffusersInpainter:
             device=self.device,
             scheduler=self.scheduler,
             allow_download=self.allow_download,
+            revision=self.revision,
         )
 
     def _side(self, loaded: LoadedPipeline) -> int:
@@ -262,21 +276,3 @@ class DiffusersInpainter:
                             placement=plans[i],
                         )
         return [r for r in results if r is not None]
-
-
-def _hub_revision(model: str, ref: str = "main") -> str | None:
-    """The commit ``ref`` of hub model ``model`` points to in the local Hugging Face cache.
-
-    Read from the cache's ``refs`` file (what ``from_pretrained`` resolves offline), without
-    network access; ``None`` when the model is not in the cache or huggingface_hub is
-    missing.
-    """
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return None
-    folder = Path(constants.HF_HUB_CACHE) / ("models--" + model.replace("/", "--"))
-    try:
-        return (folder / "refs" / ref).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None

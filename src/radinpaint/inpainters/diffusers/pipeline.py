@@ -130,8 +130,9 @@ def load_pipeline(
     device: str = "auto",
     scheduler: str | None = None,
     allow_download: bool = False,
+    revision: str | None = None,
 ) -> LoadedPipeline:
-    """Load (or reuse) an inpainting pipeline.
+    """Load (or reuse) an inpainting pipeline (``revision``: a hub id's branch, tag or commit).
 
     Raises:
         ModelUnavailableError: the weights are not on this machine (and downloads are off),
@@ -143,7 +144,7 @@ def load_pipeline(
     require("transformers", extra="diffusers", purpose="the diffusers inpainter")
     dev = _resolve_device(device, torch)
     torch_dtype = _resolve_dtype(dtype, dev, pipeline, torch)
-    key = (model, pipeline, str(torch_dtype), dev, scheduler)
+    key = (model, pipeline, str(torch_dtype), dev, scheduler, revision)
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -154,7 +155,7 @@ def load_pipeline(
                 _CACHE.move_to_end(key)
                 return _CACHE[key]
         loaded = _load_uncached(
-            model, diffusers, torch_dtype, dev, pipeline, scheduler, allow_download
+            model, diffusers, torch_dtype, dev, pipeline, scheduler, allow_download, revision
         )
         with _LOCK:
             _CACHE[key] = loaded
@@ -171,14 +172,18 @@ def _load_uncached(
     pipeline: str,
     scheduler: str | None,
     allow_download: bool,
+    revision: str | None = None,
 ) -> LoadedPipeline:
     """Load a pipeline from a local folder or the hub cache, bypassing :data:`_CACHE`."""
+    hub: dict[str, Any] = {}
     if Path(model).expanduser().exists():
         model_path = str(Path(model).expanduser())
     elif model.startswith((".", "/", "~")):
         raise _unavailable(model, None, allow_download)
     else:
         model_path = model
+        if revision is not None:
+            hub["revision"] = revision
     cls = (
         diffusers.FluxFillPipeline
         if pipeline == "flux-fill"
@@ -188,7 +193,10 @@ def _load_uncached(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             pipe = cls.from_pretrained(
-                model_path, torch_dtype=torch_dtype, local_files_only=not allow_download
+                model_path,
+                torch_dtype=torch_dtype,
+                local_files_only=not allow_download,
+                **hub,
             )
     except (OSError, ValueError) as exc:
         raise _unavailable(model, exc, allow_download) from exc

@@ -43,7 +43,7 @@ import numpy as np
 
 from ...capabilities import Capabilities
 from ...errors import CheckpointError, InvalidInputError, ModelUnavailableError
-from ...fingerprint import file_sha256, fingerprint_files
+from ...fingerprint import file_sha256, fingerprint_files, fingerprint_value
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import COMPOSITING
@@ -211,7 +211,11 @@ class GanInpainter:
             max_concurrency=1,
             batch_size=int(self.batch_size),
             device=self._device_name(),
-            fingerprint=fingerprint_files([path, self.config_path]),
+            # the weights' bytes, and the options that shape the output (compositing, tiling)
+            fingerprint=fingerprint_value(
+                fingerprint_files([path, self.config_path]), self.options()
+            ),
+            operational_options=frozenset({"device", "batch_size"}),
         )
 
     def options(self) -> dict[str, Any]:

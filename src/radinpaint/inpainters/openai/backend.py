@@ -47,7 +47,6 @@ import numpy as np
 
 from ...capabilities import Capabilities
 from ...errors import (
-    BackendError,
     ExternalUploadNotAllowedError,
     InvalidInputError,
 )
@@ -95,6 +94,22 @@ __all__ = [
 ]
 
 log = logging.getLogger("radinpaint.openai")
+
+OPERATIONAL_OPTIONS = (
+    "api_key",
+    "allow_external_upload",
+    "max_concurrency",
+    "images_per_minute",
+    "max_retries",
+    "timeout",
+    "max_images",
+    "max_usd",
+    "prices",
+    "check_model",
+    "spend_ledger",
+)
+"""Options that do not change an output (left out of cache keys: a rerun with a larger
+budget or more threads finds what was paid for)."""
 
 
 @attrs.define(eq=False)
@@ -250,6 +265,7 @@ class OpenAIInpainter:
             device="api",
             fingerprint=fingerprint,
             secret_options=frozenset({"api_key"}),
+            operational_options=frozenset(OPERATIONAL_OPTIONS),
             ledger=self._budget.ledger,
         )
 
@@ -463,7 +479,7 @@ class OpenAIInpainter:
                     except BaseException as exc:
                         # One bad item (a refused image, a call that kept failing) does not
                         # stop the others; a spent budget, a gone model or bad credentials do.
-                        fatal = not isinstance(exc, BackendError) or _fatal(exc)
+                        fatal = _fatal(exc)
                         with state.lock:
                             for i, r in zip(call.indices, call.requests, strict=True):
                                 state.results[i] = InpaintFailure.for_request(
@@ -540,26 +556,38 @@ class OpenAIInpainter:
                 self._budget.release(call.n, estimate)
             raise
         seconds = time.perf_counter() - start
-        cost = cost_from_usage(price_for(str(self.model), self.prices), response.usage)
-        self._budget.settle(call.n, estimate, cost, what=call.what)
-        data = list(response.data or [])
-        if len(data) < call.n:
-            raise BackendError(
-                f"the API returned {len(data)} image(s) for n={call.n}", input=call.what
+        cost: float | None = None
+        answers: list[InpaintResult | InpaintFailure] = []
+        try:
+            cost = cost_from_usage(price_for(str(self.model), self.prices), response.usage)
+            data = list(response.data or [])[: call.n]
+            if len(data) < call.n:
+                log.warning(
+                    "%s: the API returned %d image(s) for n=%d; the missing ones are failed "
+                    "and can be sent again",
+                    call.what,
+                    len(data),
+                    call.n,
+                )
+            answers = self._finish(
+                call,
+                placement,
+                data,
+                response,
+                cost,
+                estimate,
+                seconds,
+                attempts,
+                options,
+                decode_image,
             )
-        self._finish(
-            call,
-            placement,
-            data,
-            response,
-            cost,
-            estimate,
-            seconds,
-            attempts,
-            state,
-            options,
-            decode_image,
-        )
+        finally:
+            # the call was billed: book what arrived, and what did not as a failure
+            delivered = sum(isinstance(a, InpaintResult) for a in answers)
+            self._budget.settle(call.n, estimate, cost, what=call.what, delivered=delivered)
+        with state.lock:
+            for i, answer in zip(call.indices, answers, strict=True):
+                state.results[i] = answer
 
     def _finish(
         self,
@@ -571,10 +599,15 @@ class OpenAIInpainter:
         estimate: float | None,
         seconds: float,
         attempts: int,
-        state: _PartialFailure,
         options: dict[str, Any],
         decode: Callable[[str], np.ndarray],
-    ) -> None:
+    ) -> list[InpaintResult | InpaintFailure]:
+        """One answer per request of ``call``, in order, from the images that came back.
+
+        Each image is decoded and placed on its own: an image that did not come back (a
+        short answer) or cannot be decoded fails only its request (retryable), and the call's
+        other images are kept.
+        """
         from ..base import finish_result
         from ..geometry import resize
         from .pricing import usage_to_dict
@@ -586,13 +619,36 @@ class OpenAIInpainter:
             flags.append("resampled")
         if self.preset == "study":
             flags += ["squash", "whole-image-redrawn"]
-        for k, (i, request) in enumerate(zip(call.indices, call.requests, strict=True)):
-            out = decode(data[k].b64_json)
-            extra_flags = []
-            if out.shape != placement.backend_shape:
-                out = resize(out, placement.backend_shape)
-                extra_flags.append("output-resized")
-            full = placement.from_backend(out, base=request.image.pixels)
+        answers: list[InpaintResult | InpaintFailure] = []
+        for k, request in enumerate(call.requests):
+            if k >= len(data):
+                answers.append(
+                    InpaintFailure.for_request(
+                        request,
+                        f"the API returned {len(data)} image(s) for n={call.n}; "
+                        f"output {k} never came back (not delivered, can be sent again)",
+                        retryable=True,
+                    )
+                )
+                continue
+            try:
+                out = decode(data[k].b64_json)
+                extra_flags = []
+                if out.shape != placement.backend_shape:
+                    out = resize(out, placement.backend_shape)
+                    extra_flags.append("output-resized")
+                full = placement.from_backend(out, base=request.image.pixels)
+            except Exception as exc:  # one bad image fails only its own request
+                log.warning("%s: output %d could not be decoded: %s", call.what, k, exc)
+                answers.append(
+                    InpaintFailure.for_request(
+                        request,
+                        f"output {k} of the API's answer could not be decoded "
+                        f"({error_text(exc)}); it can be sent again",
+                        retryable=True,
+                    )
+                )
+                continue
             result = finish_result(
                 request,
                 full,
@@ -617,5 +673,5 @@ class OpenAIInpainter:
                     "api_seed": None,
                 },
             )
-            with state.lock:
-                state.results[i] = result
+            answers.append(result)
+        return answers

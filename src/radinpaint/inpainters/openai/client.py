@@ -132,6 +132,7 @@ def make_client(*, api_key: str | None, base_url: str | None, timeout: float) ->
             "the openai client could not be created (no API key?)",
             input="openai",
             fix=f"set {ENV_FOR_KEY} in the environment or pass api_key=... to the backend",
+            fatal=True,
         ) from exc
 
 
@@ -203,13 +204,12 @@ def map_api_error(exc: Exception, *, model: str, what: str) -> Exception:
     status = getattr(exc, "status_code", None)
     message = getattr(exc, "message", None) or str(exc)
     if status in (401, 403):
-        err = BackendError(
+        return BackendError(
             f"the OpenAI API rejected the credentials or the project's access ({status})",
             input=what,
             fix=f"check {ENV_FOR_KEY} or the api_key option, and the project's model access",
+            fatal=True,
         )
-        err.fatal = True  # type: ignore[attr-defined]
-        return err
     if status == 400 and "safety" in message.lower():
         return BackendError(
             f"the OpenAI API refused the edit on safety grounds: {message}",

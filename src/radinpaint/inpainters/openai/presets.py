@@ -12,7 +12,12 @@ from typing import Any
 
 import attrs
 
-from ...errors import BudgetExceededError, InvalidInputError, ModelUnavailableError
+from ...errors import (
+    BackendError,
+    BudgetExceededError,
+    InvalidInputError,
+    ModelUnavailableError,
+)
 from ...records import InpaintFailure, InpaintRequest, InpaintResult
 
 __all__ = [
@@ -138,6 +143,6 @@ class _PartialFailure:
 
 def _fatal(exc: BaseException) -> bool:
     """Whether an error means every further call would fail (or overspend) too."""
-    return isinstance(exc, (BudgetExceededError, ModelUnavailableError)) or bool(
-        getattr(exc, "fatal", False)
-    )
+    if isinstance(exc, (BudgetExceededError, ModelUnavailableError)):
+        return True
+    return isinstance(exc, BackendError) and exc.fatal
