@@ -150,9 +150,38 @@ def test_stuart_maxwell_drops_categories_nobody_left_or_entered() -> None:
     after = np.array(["b", "a", "a", "b", "c", "c", "c"])
     got = stuart_maxwell_test(before, after, categories=["a", "b", "c", "d"])
     assert math.isfinite(got.statistic)
-    assert got.details["categories"] == ["a", "b"]
+    # c and d: nobody entered or left them; they are groups of their own and add no df
+    assert got.details["df"] == 1 and got.details["groups"] == 3
     assert got.p_value == pytest.approx(1.0)  # one each way: margins equal
     same = stuart_maxwell_test(before, before)
     assert (same.statistic, same.p_value) == (0.0, 1.0)
     with pytest.raises(InvalidInputError, match="not among"):
         stuart_maxwell_test(["a"], ["z"], categories=["a"])
+
+
+def test_stuart_maxwell_df_counts_groups_that_exchange_only_among_themselves() -> None:
+    # a<->b and c<->d only: two groups, so 4 - 2 = 2 degrees of freedom, not 3
+    before = np.array(["a"] * 6 + ["b"] * 2 + ["c"] * 5 + ["d"] * 1)
+    after = np.array(["b"] * 6 + ["a"] * 2 + ["d"] * 5 + ["c"] * 1)
+    got = stuart_maxwell_test(before, after)
+    assert got.details["df"] == 2 and got.details["groups"] == 2
+    # the two groups are independent: the statistic is the sum of their McNemar statistics
+    assert got.statistic == pytest.approx((6 - 2) ** 2 / 8 + (5 - 1) ** 2 / 6)
+    assert got.p_value == pytest.approx(stats.chi2.sf(got.statistic, 2))
+
+
+def test_stuart_maxwell_holds_its_level_under_the_null_with_disconnected_groups() -> None:
+    """Under marginal homogeneity the 5 % test rejects about 5 % of the time (binomial
+    noise), also when categories exchange cases only within two separate groups."""
+    rng = np.random.default_rng(2026)
+    reps, n, rejections = 2000, 120, 0
+    partner = np.array([1, 0, 3, 2])
+    for _ in range(reps):
+        before = rng.integers(0, 4, n)
+        moves = rng.random(n) < 0.3
+        after = np.where(moves, partner[before], before)
+        res = stuart_maxwell_test(before, after, categories=[0, 1, 2, 3])
+        rejections += res.p_value < 0.05
+    rate = rejections / reps
+    sd = math.sqrt(0.05 * 0.95 / reps)
+    assert abs(rate - 0.05) < 3.5 * sd, rate  # with df = K - 1 = 3 the rate is about 1 %

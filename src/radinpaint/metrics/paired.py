@@ -180,17 +180,18 @@ def stuart_maxwell_test(
 ) -> TestResult:
     """Stuart-Maxwell test of marginal homogeneity for paired categorical calls.
 
-    Method: the ``K x K`` table of (before, after) categories is tested with
-    ``statsmodels`` ``SquareTable(table, shift_zeros=False).homogeneity("stuart_maxwell")``:
-    ``d`` = column margins minus row margins (first ``K - 1``), covariance with
-    ``V_ii = n_i. + n_.i - 2 n_ii`` and ``V_ij = -(n_ij + n_ji)``, statistic
-    ``d' V^-1 d`` against chi-squared with ``K - 1`` df. ``shift_zeros=False`` keeps the
-    counts as observed (the statsmodels default adds 0.5 to zero cells). With no
-    off-diagonal count the margins are equal: ``statistic = 0``, ``p = 1``. For two
-    categories this equals McNemar's test without continuity correction. Categories with
-    no off-diagonal count (no case entered or left them) carry no information and make
-    the covariance singular: they are dropped (equivalent to a generalised inverse),
-    which lowers ``df``.
+    Method: from the ``K x K`` table of (before, after) categories, ``d`` = row margins
+    minus column margins and its covariance ``V`` with ``V_ii = n_i. + n_.i - 2 n_ii`` and
+    ``V_ij = -(n_ij + n_ji)``; the statistic is ``d' V+ d`` with the Moore-Penrose inverse
+    ``V+``, against chi-squared with ``rank(V)`` degrees of freedom. ``V`` has one null
+    direction per group of categories that exchange cases only among themselves (a
+    connected component of the off-diagonal counts), so ``rank(V) = K - groups``: with one
+    group this is the classical ``K - 1`` and the statistic equals ``d' V^-1 d`` on the
+    first ``K - 1`` categories; with disconnected groups ``K - 1`` would overstate the
+    degrees of freedom and make the test conservative. A category no case entered or left
+    is a group of its own and adds nothing. With no off-diagonal count the margins are
+    equal: ``statistic = 0``, ``p = 1``. For two categories this equals McNemar's test
+    without continuity correction.
 
     Args:
         before, after: one category per case (any hashable labels).
@@ -201,9 +202,7 @@ def stuart_maxwell_test(
         classification. Biometrika 42:412-416. Maxwell AE (1970). Comparing the
         classification of subjects by two independent judges. Br J Psychiatry 116:651-655.
     """
-    import warnings
-
-    from statsmodels.stats.contingency_tables import SquareTable
+    from scipy import stats
 
     x, y = list(before), list(after)
     if len(x) != len(y):
@@ -221,26 +220,22 @@ def stuart_maxwell_test(
     table = np.zeros((k, k), dtype=np.int64)
     for u, v in zip(x, y, strict=True):
         table[index[u], index[v]] += 1
-    # A category without any off-diagonal count has d_i = 0 and a zero row and column in
-    # the covariance: it carries no information and would make the covariance singular.
     off = table - np.diag(np.diag(table))
-    keep = (off.sum(0) + off.sum(1)) > 0
-    if keep.sum() < 2:
-        keep = (table.sum(0) + table.sum(1)) > 0
-    table = table[np.ix_(keep, keep)]
+    cov = -(off + off.T).astype(float)
+    np.fill_diagonal(cov, off.sum(0) + off.sum(1))
+    d = (table.sum(1) - table.sum(0)).astype(float)
+    df = int(np.linalg.matrix_rank(cov)) if off.any() else 0
     details: dict[str, Any] = {
-        "categories": [str(c) for c, kp in zip(cats, keep, strict=True) if kp]
+        "categories": [str(c) for c in cats],
+        "table": table.tolist(),
+        "df": df,
+        "groups": k - df,
     }
-    details["table"] = table.tolist()
-    df = int(table.shape[0] - 1)
-    details["df"] = df
-    if table.sum() - np.trace(table) == 0:
+    if not off.any():
         return TestResult(
             "stuart-maxwell", 0.0, 1.0 if len(x) else math.nan, len(x), details,
             "no case changed category: the margins are equal",
         )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = SquareTable(table, shift_zeros=False).homogeneity(method="stuart_maxwell")
-    note = "" if math.isfinite(res.statistic) else "singular covariance of the margins"
-    return TestResult("stuart-maxwell", res.statistic, res.pvalue, len(x), details, note)
+    statistic = float(d @ np.linalg.pinv(cov) @ d)
+    p_value = float(stats.chi2.sf(statistic, df))
+    return TestResult("stuart-maxwell", statistic, p_value, len(x), details)
