@@ -11,7 +11,8 @@ Errors and uncertainty:
     :func:`auc_bootstrap_ci`, :func:`accuracy`.
 Paired comparisons with the originals:
     :func:`paired_bootstrap_delta`, :func:`wilcoxon_abs_errors`, :func:`delong_test`,
-    :func:`auc_delta_bootstrap_ci`, :func:`mcnemar_test`, :func:`stuart_maxwell_test`.
+    :func:`auc_delta_bootstrap_ci`, :func:`mcnemar_test`, :func:`stuart_maxwell_test`,
+    :func:`signed_shift_test`.
 Across variants:
     :func:`variant_consistency`.
 Pixels:
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from .paired import (
         mcnemar_test,
         paired_bootstrap_delta,
+        signed_shift_test,
         stuart_maxwell_test,
         wilcoxon_abs_errors,
     )
@@ -118,6 +120,7 @@ _EXPORTS: dict[str, str] = {
     "leakage": "leakage",
     "mcnemar_test": "paired",
     "paired_bootstrap_delta": "paired",
+    "signed_shift_test": "paired",
     "stuart_maxwell_test": "paired",
     "wilcoxon_abs_errors": "paired",
     "PairedMetric": "paired_metric",
@@ -179,6 +182,7 @@ __all__ = [
     "recovered_fraction",
     "regression_summary",
     "rmse",
+    "signed_shift_test",
     "stratified_bootstrap_ci",
     "stuart_maxwell_test",
     "study_bootstrap_ci",

@@ -25,6 +25,7 @@ __all__ = [
     "EXACT_MCNEMAR_BELOW",
     "mcnemar_test",
     "paired_bootstrap_delta",
+    "signed_shift_test",
     "stuart_maxwell_test",
     "wilcoxon_abs_errors",
 ]
@@ -90,6 +91,41 @@ def paired_bootstrap_delta(
         method=method,
         seed=seed,
     )
+
+
+def signed_shift_test(
+    pred_before: object, pred_after: object, *, zero_method: str = "wilcox"
+) -> TestResult:
+    """Wilcoxon signed-rank test of the signed per-case shift ``after - before``.
+
+    A systematic shift (every prediction a few months older, every P(male) a little
+    higher) leaves the absolute errors almost unchanged, so a test on ``|error|`` misses
+    it; this one asks whether the predictions themselves moved. Same conventions as
+    :func:`wilcoxon_abs_errors` (zero shifts dropped with ``"wilcox"``; no non-zero shift:
+    ``p = 1`` and a note). ``details`` holds the mean and median shift and the number of
+    non-zero shifts.
+    """
+    from scipy import stats
+
+    b = as_vector(pred_before, "pred_before")
+    a = as_vector(pred_after, "pred_after")
+    same_length(pred_before=b, pred_after=a)
+    diff = a - b
+    nonzero = int(np.count_nonzero(diff))
+    details = {
+        "mean_shift": float(diff.mean()) if diff.size else math.nan,
+        "median_shift": float(np.median(diff)) if diff.size else math.nan,
+        "n_nonzero": nonzero,
+        "zero_method": zero_method,
+    }
+    if nonzero == 0:
+        return TestResult(
+            "wilcoxon-shift", 0.0, 1.0 if diff.size else math.nan, int(diff.size), details,
+            "every per-case shift is zero: no change (p = 1 by convention)"
+            if diff.size else "no cases",
+        )  # fmt: skip
+    res = stats.wilcoxon(diff, zero_method=zero_method)
+    return TestResult("wilcoxon-shift", res.statistic, res.pvalue, int(diff.size), details)
 
 
 def wilcoxon_abs_errors(

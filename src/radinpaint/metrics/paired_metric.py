@@ -30,9 +30,13 @@ class PairedMetric(MetricBase):
 
     Bone age: ``delta_mae`` (and ``delta_rmse``, ``delta_bias``) with a paired bootstrap
     CI (cases resampled, both MAEs recomputed on the same resample); Wilcoxon signed-rank
-    test on per-case absolute errors; Stuart-Maxwell test of the bone-age band
+    test on per-case absolute errors; the signed shift of the predictions themselves
+    (``shift``: mean ``after - before`` in months with a bootstrap CI and a Wilcoxon
+    signed-rank p, ``shift_wilcoxon_p``), which catches a systematic shift that barely
+    changes the absolute errors; Stuart-Maxwell test of the bone-age band
     distribution (bands split at ``age_bins`` months; None to skip).
-    Sex: ``delta_auc`` with DeLong's test for correlated ROC curves (z, p, CI) and a
+    Sex: the signed shift of P(male) (``p_male_shift``, CI, ``p_male_shift_wilcoxon_p``);
+    ``delta_auc`` with DeLong's test for correlated ROC curves (z, p, CI) and a
     stratified paired bootstrap CI; McNemar's test of changed calls (``p >= threshold``),
     exact below 25 discordant cases.
     """
@@ -63,6 +67,7 @@ class PairedMetric(MetricBase):
         out.update({"wilcoxon_statistic": w.statistic, "wilcoxon_p": w.p_value})
         if w.note:
             notes.append(w.note)
+        out.update(self._shift("shift", b, a))
         if self.age_bins is not None:
             edges = np.asarray(self.age_bins)
             sm = stuart_maxwell_test(
@@ -73,6 +78,22 @@ class PairedMetric(MetricBase):
         out["note_bone_age"] = "; ".join(dict.fromkeys(notes))
         return out
 
+    def _shift(self, prefix: str, b: np.ndarray, a: np.ndarray) -> dict[str, Any]:
+        """The signed per-case shift ``after - before``: mean, CI, Wilcoxon signed-rank p."""
+        from .bootstrap import bootstrap_ci
+        from .paired import signed_shift_test
+
+        if b.size < 2:
+            return {}
+        test = signed_shift_test(b, a)
+        ci = bootstrap_ci(b, a, statistic="bias", **self.boot_options())  # mean(a - b)
+        return {
+            prefix: float(np.mean(a - b)),
+            f"{prefix}_ci_low": ci.ci_low,
+            f"{prefix}_ci_high": ci.ci_high,
+            f"{prefix}_wilcoxon_p": test.p_value,
+        }
+
     def _classification(self, t: np.ndarray, b: np.ndarray, a: np.ndarray) -> dict[str, Any]:
         from .classification import auc_delta_bootstrap_ci, delong_test
         from .paired import mcnemar_test
@@ -82,6 +103,7 @@ class PairedMetric(MetricBase):
         if t.size == 0:
             out["note_sex"] = "no case with sex label and prediction"
             return out
+        out.update(self._shift("p_male_shift", b, a))
         m = mcnemar_test(b >= self.threshold, a >= self.threshold)
         out.update({"mcnemar_test": m.test, "mcnemar_statistic": m.statistic,
                     "mcnemar_p": m.p_value, "flips_to_female": m.details["true_to_false"],
@@ -125,5 +147,7 @@ class PairedMetric(MetricBase):
                         "age_bins": list(self.age_bins) if self.age_bins else None},
         }  # fmt: skip
         headline = ("delta_mae", "delta_mae_ci_low", "delta_mae_ci_high", "wilcoxon_p",
-                    "delta_auc", "delong_p", "mcnemar_p")  # fmt: skip
+                    "shift", "shift_ci_low", "shift_ci_high", "shift_wilcoxon_p",
+                    "delta_auc", "delong_p", "mcnemar_p", "p_male_shift",
+                    "p_male_shift_wilcoxon_p")  # fmt: skip
         return _result(self.name, rows, headline, details)

@@ -98,7 +98,8 @@ def interval_view(result: EvaluationResult) -> pd.DataFrame:
     """The headline with the metric plugins' intervals and tests (total view).
 
     MAE and AUC with their CIs (``regression``/``classification``, else ``study``), the
-    paired changes with CIs and p-values (``paired``: Wilcoxon, DeLong, McNemar), and the
+    paired changes with CIs and p-values (``paired``: Wilcoxon on the errors and on the
+    signed shift of the predictions, DeLong, McNemar), and the
     spread across variants (``consistency``). Columns whose metric did not run are left out.
     """
     reg = _metric_total(result, "regression")
@@ -124,6 +125,10 @@ def interval_view(result: EvaluationResult) -> pd.DataFrame:
             p = paired.loc[key]
             row["delta MAE [95% CI]"] = _ci(p, "delta_mae", sign=True)
             row["Wilcoxon p"] = p.get("wilcoxon_p", math.nan)
+            row["shift (months) [95% CI]"] = _ci(p, "shift", sign=True)
+            row["shift p"] = p.get("shift_wilcoxon_p", math.nan)
+            row["P(male) shift [95% CI]"] = _ci(p, "p_male_shift", 3, sign=True)
+            row["P(male) shift p"] = p.get("p_male_shift_wilcoxon_p", math.nan)
             row["delta AUC [95% CI]"] = _ci(p, "delta_auc", 3, sign=True)
             row["DeLong p"] = p.get("delong_p", math.nan)
             row["McNemar p"] = p.get("mcnemar_p", math.nan)
