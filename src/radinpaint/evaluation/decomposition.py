@@ -113,8 +113,8 @@ def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
     """Headline effect of one group of rows (one predictor x inpainter x view).
 
     Returns MAE and AUC on the view and on the originals, their differences, the mean
-    absolute bone-age shift against the original's prediction and the rate of sex flips
-    (threshold 0.5). Cases are scored in ``case_id`` order, as the metric plugins score
+    signed and absolute bone-age shift against the original's prediction, the mean signed
+    shift of P(male) and the rate of sex flips (threshold 0.5). Cases are scored in ``case_id`` order, as the metric plugins score
     them, with the statistics of :mod:`radinpaint.metrics.stats`, so the same rows give
     the same numbers here and in the metrics.
     """
@@ -136,7 +136,9 @@ def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
         "auc": auc,
         "orig_auc": oauc,
         "delta_auc": auc - oauc,
+        "mean_shift": stats.finite_mean(ba - oba),
         "mean_abs_shift": stats.finite_mean(np.abs(ba - oba)),
+        "mean_p_male_shift": stats.finite_mean(pm - opm),
         "flip_rate": stats.finite_mean(flips),
     }
 
