@@ -114,9 +114,10 @@ def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
 
     Returns MAE and AUC on the view and on the originals, their differences, the mean
     signed and absolute bone-age shift against the original's prediction, the mean signed
-    shift of P(male) and the rate of sex flips (threshold 0.5). Cases are scored in ``case_id`` order, as the metric plugins score
-    them, with the statistics of :mod:`radinpaint.metrics.stats`, so the same rows give
-    the same numbers here and in the metrics.
+    shift of P(male) and the rate of sex flips (threshold 0.5). Cases are scored in
+    ``case_id`` order, as the metric plugins score them, with the statistics of
+    :mod:`radinpaint.metrics.stats`, so the same rows give the same numbers here and in
+    the metrics.
     """
     if "case_id" in rows.columns:
         rows = rows.sort_values("case_id", kind="stable")
