@@ -49,7 +49,8 @@ def study_dir(tmp_path_factory):
             state = {f"module.model.{k}": v for k, v in _small(_resnet(bias + fold * 0.1, fold))}
             payload = {"model": state, "best_score": np.float64(5.5), "epoch": 7}
             torch.save(payload, root / f"{sex}_resnet50_fold{fold}_best_score.pth")
-    torch.save(dict(_small(_resnet(None, 100))), root / "resnet50_sex_fold0.pth")
+    for k in range(2):  # named as the study's validate_gender.py loads them
+        torch.save(dict(_small(_resnet(None, 100 + k))), root / f"resnet50_gender_{k}.pth")
     return root
 
 
@@ -58,7 +59,8 @@ def test_loads_in_one_call_and_routes_by_sex(study_dir, images) -> None:
     names = [m.name for m in ens.members]
     assert names[:2] == ["male_resnet50_fold0_best_score", "male_resnet50_fold1_best_score"]
     assert sum(m.spec.sex_subset == "female" for m in ens.members) == 1
-    assert sum("male" in m.spec.targets for m in ens.members) == 1
+    sex = [m.name for m in ens.members if "male" in m.spec.targets]
+    assert sex == ["resnet50_gender_0", "resnet50_gender_1"]  # the study's file names
     imgs = images[:4]
     male = [True, False, True, False]
     pred = ens.predict(imgs, male=male)
@@ -66,7 +68,7 @@ def test_loads_in_one_call_and_routes_by_sex(study_dir, images) -> None:
     np.testing.assert_allclose(pred.member_bone_age[0], [120.0, 140.0], atol=0.5)
     np.testing.assert_allclose(pred.member_bone_age[1], [60.0, np.nan], atol=0.5)
     np.testing.assert_allclose(pred.bone_age_months, [130, 60, 130, 60], atol=0.5)
-    assert pred.member_p_male.shape == (4, 1)
+    assert pred.member_p_male.shape == (4, 2)
     assert ((pred.p_male > 0) & (pred.p_male < 1)).all()
     with pytest.raises(InvalidInputError, match="sex"):
         ens.predict(imgs)
@@ -92,3 +94,11 @@ def test_bad_folders_and_wrong_weights(tmp_path) -> None:
     torch.save(state, tmp_path / "male_resnet50_fold0_best_score.pth")
     with pytest.raises(CheckpointError, match=r"missing keys: fc\.bias.*unexpected keys: head"):
         load_study_ensemble(tmp_path)
+
+
+def test_a_missing_sex_model_is_said_not_dropped_silently(study_dir) -> None:
+    for path in study_dir.glob("resnet50_gender_*.pth"):
+        path.unlink()
+    with pytest.warns(RuntimeWarning, match="no sex model"):
+        ens = load_study_ensemble(study_dir, preprocessing=SMALL)
+    assert ens.targets == ("bone_age",)

@@ -13,6 +13,7 @@ whose keys equal timm's, so timm is not needed.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +37,15 @@ STUDY_MALE_PATTERN = "male_resnet50_fold*_best_score.pth"
 """Glob of the male bone-age members."""
 STUDY_FEMALE_PATTERN = "female_resnet50_fold*_best_score.pth"
 """Glob of the female bone-age members."""
-STUDY_SEX_PATTERN = "*sex*fold*.pth"
-"""Glob of the sex members."""
+STUDY_SEX_PATTERN = "resnet50_gender_*.pth"
+"""Glob of the sex members: the study's ``validate_gender.py`` loads
+``resnet50_gender_{k}.pth`` for k = 0..4."""
 STUDY_AGE_SCALE = 200.0
 """The study's networks output bone age / 200 months."""
 
 
 def _fold_key(path: Path) -> tuple[int, str]:
-    found = re.search(r"fold[_-]?(\d+)", path.name)
+    found = re.search(r"fold[_-]?(\d+)", path.name) or re.search(r"_(\d+)\.pth$", path.name)
     return (int(found.group(1)) if found else 1 << 30, path.name)
 
 
@@ -128,6 +130,13 @@ def load_study_ensemble(
             p for p in sorted(directory.glob(sex_pattern), key=_fold_key) if str(p) not in used
         ]
         members += [study_member(p, target="male", preprocessing=preprocessing) for p in sex_paths]
+        if not sex_paths and members:  # never drop the sex model silently
+            warnings.warn(
+                f"no sex model in {directory} matches {sex_pattern!r}: the ensemble predicts "
+                "bone age only (pass sex_pattern=<glob of your sex folds>, or None to say so)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     if not members:
         raise ModelUnavailableError(
             "no study weights found",
