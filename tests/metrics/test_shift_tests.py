@@ -69,3 +69,36 @@ def test_no_shift_is_not_flagged():
     assert signed_shift_test(b, a).p_value > 0.01
     none = signed_shift_test(b, b)
     assert (none.statistic, none.p_value) == (0.0, 1.0) and "zero" in none.note
+
+
+def test_the_study_preset_takes_the_variant_sd_as_the_study_did():
+    """The study's script: np.std over a case's three variant predictions (ddof = 0)."""
+    from radinpaint.evaluation import get_preset
+    from radinpaint.registry import get_metric
+
+    (_, name, options) = next(m for m in get_preset("study").metrics if m[1] == "consistency")
+    rng = np.random.default_rng(5)
+    rows = []
+    per_case = []
+    for i in range(10):
+        preds = rng.normal(120, 9, 3)
+        per_case.append(np.std(preds))  # the study's np.std
+        for v, value in enumerate(preds):
+            rows.append(
+                {
+                    "case_id": f"c{i}",
+                    "inpainter": "redraw",
+                    "variant": v,
+                    "predictor": "model",
+                    "view": "total",
+                    "true_bone_age": 120.0,
+                    "true_male": float(i % 2),
+                    "pred_bone_age": value,
+                    "pred_p_male": 0.4 + 0.05 * v,
+                    "orig_pred_bone_age": 120.0,
+                    "orig_pred_p_male": 0.5,
+                }
+            )
+    result = get_metric(name, **options).compute(pd.DataFrame(rows))
+    row = result.table.iloc[0]
+    assert row["mean_sd"] == pytest.approx(np.mean(per_case), rel=1e-12)

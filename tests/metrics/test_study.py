@@ -68,16 +68,31 @@ def test_study_scores_replay_every_step() -> None:
         assert est.ci_low == pytest.approx(low, rel=1e-12), name
         assert est.ci_high == pytest.approx(high, rel=1e-12), name
         assert est.n_resamples == used
-    assert got.accuracy == pytest.approx(np.mean((pm_mean >= 0.5) == (m_mean == 1)))
+    # the study's confusion_matrix_gender.py: per variant int(p > 0.5), the case's call
+    # is the majority (mean of the calls >= 0.5)
+    _, (votes,) = _per_case(ids, (pm > 0.5).astype(float))
+    assert got.accuracy == pytest.approx(np.mean((votes >= 0.5) == (m_mean == 1)))
     # in-sample line on all 60 rows, applied to the same rows, then case means
     slope, intercept = np.polyfit(pa, ta, 1)
     _, (cal_mean,) = _per_case(ids, intercept + slope * pa)
     assert got.slope == pytest.approx(slope) and got.intercept == pytest.approx(intercept)
     assert got.calibrated_mae == pytest.approx(np.mean(np.abs(cal_mean - t_mean)))
-    sds = [statistics.stdev(pa[ids == c].tolist()) for c in cases]
+    sds = [statistics.pstdev(pa[ids == c].tolist()) for c in cases]  # np.std: ddof 0
     flips = [len({bool(v >= 0.5) for v in pm[ids == c]}) > 1 for c in cases]
     assert got.mean_sd == pytest.approx(np.mean(sds))
     assert got.flip_rate == pytest.approx(np.mean(flips))
+
+
+def test_study_calibration_regresses_on_the_original_predictions() -> None:
+    """mult_original_vs_calibrated.py: linregress(pred per row, original prediction per row)
+    and the MAE per row against the original predictions (600 rows in the study)."""
+    ids, ta, pa, m, pm = _rows()
+    rng = np.random.default_rng(9)
+    orig = ta + rng.normal(0, 6, ta.size)  # the original image's prediction, per row
+    got = study_scores(ids, ta, pa, m, pm, orig_pred_bone_age=orig, seed=3)
+    slope, intercept = np.polyfit(pa, orig, 1)
+    assert got.slope == pytest.approx(slope) and got.intercept == pytest.approx(intercept)
+    assert got.calibrated_mae == pytest.approx(np.mean(np.abs(intercept + slope * pa - orig)))
 
 
 def test_auc_bootstrap_skips_single_class_resamples() -> None:

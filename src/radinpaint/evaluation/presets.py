@@ -84,7 +84,8 @@ def _study() -> Preset:
             ("study", "study", {"n_resamples": 1000, "seed": 0}),
             ("regression", "regression", boot),
             ("classification", "classification", boot),
-            ("consistency", "consistency", {}),
+            # the study's per-case SD across its 3 variants is np.std: ddof = 0
+            ("consistency", "consistency", {"ddof": 0}),
             ("calibration", "calibration", {"method": "in-sample", "aggregate": "mean"}),
         ),
         aggregate_variants=True,

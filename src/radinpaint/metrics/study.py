@@ -154,11 +154,18 @@ class StudyScores:
     Attributes:
         mae, rmse: bone-age errors of per-case means, with percentile bootstrap CIs.
         auc: sex AUC of per-case mean probabilities, with percentile bootstrap CI.
-        accuracy: sex accuracy of per-case mean probabilities at 0.5.
-        calibrated_mae: MAE after the in-sample linregress fitted on all rows (variants
-            kept apart), then averaged per case.
+        accuracy: sex accuracy of the per-case majority vote of the variants' calls (each
+            call ``p > 0.5``, the case male when at least half its calls are), as the
+            study's ``confusion_matrix_gender.py`` counted it.
+        calibrated_mae: the study's "calibrated" MAE: ``linregress`` of every row's
+            prediction (variants kept apart) on the original image's prediction, applied
+            to the same rows, and the MAE per row against that original prediction (its
+            ``mult_original_vs_calibrated.py`` regressed on the original predictions, which
+            it merged in as "ground truth"). Without original predictions: against the
+            true bone age, then averaged per case.
         slope, intercept: the in-sample line.
-        mean_sd: mean per-case bone-age SD across variants (``ddof=1``).
+        mean_sd: mean per-case bone-age SD across variants (``np.std``, ``ddof=0``, as the
+            study computed it).
         flip_rate: fraction of cases whose variants' sex calls disagree.
         n_cases, n_rows: cases and rows (case x variant) used.
     """
@@ -183,15 +190,17 @@ def study_scores(
     true_male: object,
     pred_p_male: object,
     *,
+    orig_pred_bone_age: object | None = None,
     n_resamples: int = STUDY_N_RESAMPLES,
     seed: int = 0,
 ) -> StudyScores:
     """Score one inpainter's predictions (one row per case x variant) as the study did.
 
     Steps: mean over variants per case; MAE, RMSE (bone age) and AUC (sex) of the means,
-    each with :func:`study_bootstrap_ci` (same ``seed`` for each metric); accuracy at 0.5;
-    in-sample ``linregress(pred, truth)`` on all rows, applied to the same rows, then
-    averaged per case and scored; per-case SD and sex flips across variants.
+    each with :func:`study_bootstrap_ci` (same ``seed`` for each metric); accuracy of the
+    majority vote of the variants' calls; the in-sample calibration of the study's script
+    (see :class:`StudyScores`; ``orig_pred_bone_age``: each row's original-image
+    prediction); per-case SD (``ddof=0``) and sex flips across variants.
     Rows must be complete (drop missing labels first).
     """
     ids = np.asarray(case_ids)
@@ -201,18 +210,30 @@ def study_scores(
     sx_p = as_vector(pred_p_male, "pred_p_male")
     same_length(case_ids=ids, true_bone_age=ba_t, pred_bone_age=ba_p, true_male=sx_t,
                 pred_p_male=sx_p)  # fmt: skip
-    cal = linregress_calibration(ba_p, ba_t)
+    if orig_pred_bone_age is not None:
+        ba_o = as_vector(orig_pred_bone_age, "orig_pred_bone_age")
+        same_length(case_ids=ids, orig_pred_bone_age=ba_o)
+        cal = linregress_calibration(ba_p, ba_o)
+    else:
+        cal = linregress_calibration(ba_p, ba_t)
+    calls = (sx_p > 0.5).astype(float)  # the study's int(prob > 0.5) per variant
     uid, t_mean, p_mean, m_mean, pm_mean, cal_mean = study_mean_over_variants(
         ids, ba_t, ba_p, sx_t, sx_p, cal.calibrated
     )
+    votes = study_mean_over_variants(ids, ba_t, ba_p, sx_t, calls, cal.calibrated)[4]
+    majority = votes >= 0.5
     kw = {"n_resamples": n_resamples, "seed": seed}
-    cons = variant_consistency(ids, ba_p, sx_p)
+    cons = variant_consistency(ids, ba_p, sx_p, ddof=0)
+    if orig_pred_bone_age is not None:
+        calibrated_mae = float(stats.mae(ba_o, cal.calibrated))
+    else:
+        calibrated_mae = float(stats.mae(t_mean, cal_mean))
     return StudyScores(
         mae=study_bootstrap_ci(t_mean, p_mean, "mae", **kw),
         rmse=study_bootstrap_ci(t_mean, p_mean, "rmse", **kw),
         auc=study_bootstrap_ci(m_mean, pm_mean, "auc", **kw),
-        accuracy=stats.accuracy(m_mean >= 0.5, pm_mean),
-        calibrated_mae=float(stats.mae(t_mean, cal_mean)),
+        accuracy=float(np.mean(majority == (m_mean >= 0.5))),
+        calibrated_mae=calibrated_mae,
         slope=cal.slope,
         intercept=cal.intercept,
         mean_sd=cons.mean_sd,

@@ -343,11 +343,16 @@ class StudyMetric:
             g = drop_missing(group, cols, dropped)
             row: dict[str, Any] = {**key, "n_rows": len(g)}
             try:
+                orig = (
+                    g["orig_pred_bone_age"].to_numpy(float)
+                    if "orig_pred_bone_age" in g and g["orig_pred_bone_age"].notna().all()
+                    else None
+                )
                 s = study_scores(
                     g["case_id"].to_numpy(), g["true_bone_age"].to_numpy(float),
                     g["pred_bone_age"].to_numpy(float), g["true_male"].to_numpy(float),
-                    g["pred_p_male"].to_numpy(float), n_resamples=self.n_resamples,
-                    seed=self.seed,
+                    g["pred_p_male"].to_numpy(float), orig_pred_bone_age=orig,
+                    n_resamples=self.n_resamples, seed=self.seed,
                 )  # fmt: skip
             except InvalidInputError as exc:
                 row["note"] = _note(notes, key, str(exc))
