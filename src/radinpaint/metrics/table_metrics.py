@@ -329,6 +329,41 @@ class StudyMetric:
     n_resamples: int = 1000
     seed: int = 0
 
+    def _originals(
+        self, table: pd.DataFrame, dropped: dict[str, int], notes: list[str]
+    ) -> list[dict[str, Any]]:
+        """The originals' own scores per predictor (``inpainter="original"``), with the
+        same bootstrap: the study reported them beside the edited images'."""
+        from .study import study_bootstrap_ci
+
+        cols = ["true_bone_age", "orig_pred_bone_age", "true_male", "orig_pred_p_male"]
+        if not set(cols) <= set(table.columns):
+            return []
+        from .study import study_mean_over_variants
+        from .tables import ORIGINAL
+
+        rows = []
+        for predictor, group in table.groupby("predictor", sort=True):
+            # the cases in the order the outputs are scored (first seen), so that an
+            # unchanged output (identity) gets exactly the originals' intervals
+            first = group[group["inpainter"] == group["inpainter"].iloc[0]]
+            first = drop_missing(first[first["view"] == first["view"].iloc[0]], cols, dropped)
+            key = {"inpainter": ORIGINAL, "view": ORIGINAL, "predictor": predictor}
+            _, t, p, m, pm = study_mean_over_variants(
+                first["case_id"].to_numpy(), *(first[c].to_numpy(float) for c in cols)
+            )
+            row: dict[str, Any] = {**key, "n_cases": int(t.size)}
+            kw = {"n_resamples": self.n_resamples, "seed": self.seed}
+            if t.size >= 2:
+                row.update(study_bootstrap_ci(t, p, "mae", **kw).to_dict("mae"))
+                row.update(study_bootstrap_ci(t, p, "rmse", **kw).to_dict("rmse"))
+                auc = study_bootstrap_ci(m, pm, "auc", **kw)
+                row.update(auc.to_dict("auc"))
+                row["accuracy"] = float(np.mean((pm > 0.5) == (m >= 0.5)))
+                row["note"] = _note(notes, key, auc.note)
+            rows.append(row)
+        return rows
+
     def compute(self, table: pd.DataFrame) -> MetricResult:
         """Score every group of the table; see the class docstring."""
         from .study import study_scores
@@ -365,6 +400,7 @@ class StudyMetric:
                         "flip_rate": s.flip_rate, "n_cases": s.n_cases})  # fmt: skip
             row["note"] = _note(notes, key, s.auc.note or s.mae.note)
             rows.append(row)
+        rows += self._originals(table, dropped, notes)
         details = {"dropped_rows": dropped, "notes": notes,
                    "options": {"n_resamples": self.n_resamples, "seed": self.seed}}  # fmt: skip
         headline = ("mae", "mae_ci_low", "mae_ci_high", "rmse", "auc", "auc_ci_low",

@@ -105,8 +105,9 @@ def interval_view(result: EvaluationResult) -> pd.DataFrame:
     reg = _metric_total(result, "regression")
     cls = _metric_total(result, "classification")
     study = _metric_total(result, "study")
-    reg = reg if reg is not None else study
-    cls = cls if cls is not None else study
+    # the study's own intervals when its metric ran (the study preset): one CI per number
+    reg = study if study is not None else reg
+    cls = study if study is not None else cls
     paired = _metric_total(result, "paired")
     cons = _metric_total(result, "consistency")
     keys: list[tuple[str, str]] = []
