@@ -30,6 +30,8 @@ __all__ = [
     "ShapeMismatchError",
     "UnknownOptionError",
     "UnknownPluginError",
+    "error_text",
+    "is_fatal",
 ]
 
 
@@ -165,3 +167,22 @@ def require(module: str, *, extra: str, purpose: str) -> ModuleType:
             f"{purpose} needs the package '{module}', which is not installed ({exc})",
             fix=f"pip install 'radinpaint[{extra}]'",
         ) from exc
+
+
+def error_text(exc: BaseException) -> str:
+    """A one-line reason for a failure (the class name added for unexpected errors)."""
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, RadinpaintError) else f"{type(exc).__name__}: {text}"
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether an error means every further call to a backend would fail too: a spent
+    budget, a model that is gone, no opt-in to upload, a missing package, or a
+    :class:`BackendError` raised with ``fatal=True`` (no credentials)."""
+    fatal = (
+        BudgetExceededError,
+        ModelUnavailableError,
+        ExternalUploadNotAllowedError,
+        MissingDependencyError,
+    )
+    return isinstance(exc, fatal) or (isinstance(exc, BackendError) and exc.fatal)

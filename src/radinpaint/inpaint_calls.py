@@ -32,15 +32,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .capabilities import Capabilities
-from .errors import (
-    BackendError,
-    BudgetExceededError,
-    ExternalUploadNotAllowedError,
-    InvalidInputError,
-    MissingDependencyError,
-    ModelUnavailableError,
-    RadinpaintError,
-)
+from .errors import BackendError, InvalidInputError, error_text, is_fatal
 from .records import InpaintFailure, InpaintRequest, InpaintResult
 from .scrub import scrub_options
 
@@ -49,24 +41,6 @@ if TYPE_CHECKING:
     from .evaluation.executor import Executor
 
 __all__ = ["InpaintCalls", "Outcome", "error_text", "group_calls", "is_fatal"]
-
-_FATAL = (
-    BudgetExceededError,
-    ModelUnavailableError,
-    ExternalUploadNotAllowedError,
-    MissingDependencyError,
-)
-
-
-def is_fatal(exc: BaseException) -> bool:
-    """Whether an error means every further call to the backend would fail too."""
-    return isinstance(exc, _FATAL) or (isinstance(exc, BackendError) and exc.fatal)
-
-
-def error_text(exc: BaseException) -> str:
-    """A one-line reason for a failure (the class name added for unexpected errors)."""
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, RadinpaintError) else f"{type(exc).__name__}: {text}"
 
 
 @attrs.frozen

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from radinpaint.evaluation import Evaluation, SerialExecutor, get_preset
-from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
-from ..predictors._tiny import PREP, disks
+from ..predictors._tiny import train_tiny
 
 FAST = get_preset("recommended").with_resamples(30)
 
@@ -24,21 +23,7 @@ def _one_torch_thread():
 
 
 def _train(folder, seed: int) -> None:
-    config = TrainConfig(
-        arch_options={"widths": [8], "stem_width": 8},
-        preprocessing=PREP,
-        folds=2,
-        epochs=2,
-        patience=20,
-        batch_size=16,
-        rotate_deg=0.0,
-        flip=False,
-        seed=seed,
-    )
-    images, ages, male = disks(32, 0)
-    train_ensemble_arrays(
-        images, ages, male, config, name="disks", output_dir=folder, progress=False
-    )
+    train_tiny(folder, seed=seed)
 
 
 def _predictions(result) -> np.ndarray:

@@ -21,8 +21,8 @@ pytest.importorskip("openai")
 
 from radinpaint import InpaintRequest, get_inpainter
 from radinpaint.errors import BackendError, BudgetExceededError
+from radinpaint.errors import is_fatal as _fatal
 from radinpaint.inpainters.openai.client import map_api_error
-from radinpaint.inpainters.openai.presets import _fatal
 from radinpaint.inpainters.ratelimit import Budget
 from radinpaint.ledger import SpendLedger
 from radinpaint.records import InpaintFailure, InpaintResult

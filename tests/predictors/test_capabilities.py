@@ -16,28 +16,10 @@ from radinpaint.predictors.ensemble import EnsemblePredictor
 from radinpaint.predictors.members import Member
 from radinpaint.predictors.plugin import load_phantom_ensemble
 from radinpaint.predictors.preprocessing import Preprocessing
-from radinpaint.predictors.training import TrainConfig, train_ensemble_arrays
 
-from ._tiny import PREP, disks
+from ._tiny import train_tiny
 
-
-def _train(folder, **config) -> EnsemblePredictor:
-    base = dict(
-        arch_options={"widths": [8], "stem_width": 8},
-        preprocessing=PREP,
-        folds=2,
-        epochs=2,
-        patience=20,
-        batch_size=16,
-        rotate_deg=0.0,
-        flip=False,
-        seed=3,
-    )
-    images, ages, male = disks(32, 0)
-    cfg = TrainConfig(**{**base, **config})
-    return train_ensemble_arrays(
-        images, ages, male, cfg, name="disks", output_dir=folder, progress=False
-    )
+_train = train_tiny
 
 
 def _forbid_loading(monkeypatch) -> None:

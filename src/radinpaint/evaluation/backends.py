@@ -17,7 +17,8 @@ import attrs
 
 from ..cache import ResultCache, canonical_json, public_options
 from ..capabilities import Capabilities
-from ..inpaint_calls import InpaintCalls, error_text
+from ..errors import error_text
+from ..inpaint_calls import InpaintCalls
 from ..ledger import SpendTotals
 from ..records import Predictions, Radiograph
 from .predcache import PredictionCache

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ..errors import MissingLabelError
-from ..inpaint_calls import error_text
+from ..errors import MissingLabelError, error_text
 from ..records import Predictions, Radiograph
 from .backends import PredictorSlot, check_predictions
 from .chunk import Chunk, PredictionKey, stored_prediction

@@ -26,8 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ..cache import ResultCache
-from ..errors import InvalidInputError
-from ..inpaint_calls import error_text
+from ..errors import InvalidInputError, error_text
 from ..records import Case, Mask, check_same_shape
 from .ahead import run_ahead
 from .backends import InpainterSlot, PredictorSlot, build_inpainters, build_predictors

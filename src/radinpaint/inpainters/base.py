@@ -22,6 +22,7 @@ import numpy as np
 
 from ..cache import public_options
 from ..capabilities import Capabilities
+from ..errors import error_text
 from ..records import InpaintFailure, InpaintRequest, InpaintResult
 from .compositing import composite
 
@@ -163,8 +164,6 @@ class PerImageInpainter(ABC):
             try:
                 pixels = self.inpaint_one(request)
             except Exception as exc:
-                from ..inpaint_calls import error_text
-
                 results.append(InpaintFailure.for_request(request, error_text(exc)))
                 continue
             if self.compositing is None:

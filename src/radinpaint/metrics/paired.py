@@ -105,27 +105,15 @@ def signed_shift_test(
     ``p = 1`` and a note). ``details`` holds the mean and median shift and the number of
     non-zero shifts.
     """
-    from scipy import stats
-
     b = as_vector(pred_before, "pred_before")
     a = as_vector(pred_after, "pred_after")
     same_length(pred_before=b, pred_after=a)
     diff = a - b
-    nonzero = int(np.count_nonzero(diff))
-    details = {
+    extra = {
         "mean_shift": float(diff.mean()) if diff.size else math.nan,
         "median_shift": float(np.median(diff)) if diff.size else math.nan,
-        "n_nonzero": nonzero,
-        "zero_method": zero_method,
     }
-    if nonzero == 0:
-        return TestResult(
-            "wilcoxon-shift", 0.0, 1.0 if diff.size else math.nan, int(diff.size), details,
-            "every per-case shift is zero: no change (p = 1 by convention)"
-            if diff.size else "no cases",
-        )  # fmt: skip
-    res = stats.wilcoxon(diff, zero_method=zero_method)
-    return TestResult("wilcoxon-shift", res.statistic, res.pvalue, int(diff.size), details)
+    return _signed_rank("wilcoxon-shift", diff, zero_method, extra, "shift")
 
 
 def wilcoxon_abs_errors(
@@ -149,24 +137,28 @@ def wilcoxon_abs_errors(
         Wilcoxon F (1945). Individual comparisons by ranking methods. Biometrics Bull
         1:80-83.
     """
-    from scipy import stats
-
     t, b, a = _triple(y_true, pred_before, pred_after)
     diff = np.abs(a - t) - np.abs(b - t)
+    extra = {"median_difference": float(np.median(diff)) if diff.size else math.nan}
+    return _signed_rank("wilcoxon", diff, zero_method, extra, "difference")
+
+
+def _signed_rank(
+    name: str, diff: np.ndarray, zero_method: str, details: dict[str, Any], what: str
+) -> TestResult:
+    """``scipy.stats.wilcoxon`` on per-case ``diff``; no non-zero value: ``p = 1``."""
+    from scipy import stats
+
     nonzero = int(np.count_nonzero(diff))
-    details = {
-        "median_difference": float(np.median(diff)) if diff.size else math.nan,
-        "n_nonzero": nonzero,
-        "zero_method": zero_method,
-    }
+    details = {**details, "n_nonzero": nonzero, "zero_method": zero_method}
     if nonzero == 0:
         return TestResult(
-            "wilcoxon", 0.0, 1.0 if diff.size else math.nan, int(diff.size), details,
-            "every per-case difference is zero: no change (p = 1 by convention)"
+            name, 0.0, 1.0 if diff.size else math.nan, int(diff.size), details,
+            f"every per-case {what} is zero: no change (p = 1 by convention)"
             if diff.size else "no cases",
         )  # fmt: skip
     res = stats.wilcoxon(diff, zero_method=zero_method)
-    return TestResult("wilcoxon", res.statistic, res.pvalue, int(diff.size), details)
+    return TestResult(name, res.statistic, res.pvalue, int(diff.size), details)
 
 
 def mcnemar_test(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InvalidInputError, RadinpaintError
+from ..errors import InvalidInputError, error_text
 from ..protocols import as_radiograph
 from ..records import Radiograph
 from .preprocessing import Preprocessing
@@ -124,10 +124,7 @@ def _load_batch(
             for arr, prep in zip(arrays, preprocessings, strict=True):
                 arr[j] = prep(item)
         except Exception as exc:  # this image fails, its neighbours go on
-            text = str(exc) or type(exc).__name__
-            failures[int(i)] = (
-                text if isinstance(exc, RadinpaintError) else (f"{type(exc).__name__}: {text}")
-            )
+            failures[int(i)] = error_text(exc)
     tensors = [torch.from_numpy(a) for a in arrays]
     if pin:
         tensors = [t.pin_memory() for t in tensors]

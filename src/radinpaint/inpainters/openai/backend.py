@@ -49,8 +49,9 @@ from ...capabilities import Capabilities
 from ...errors import (
     ExternalUploadNotAllowedError,
     InvalidInputError,
+    error_text,
+    is_fatal,
 )
-from ...inpaint_calls import error_text
 from ...ledger import SpendLedger
 from ...records import InpaintFailure, InpaintRequest, InpaintResult
 from ..base import unchanged_result
@@ -67,7 +68,6 @@ from .presets import (
     RECOMMENDED_PROMPT,
     STUDY_PROMPT,
     _Call,
-    _fatal,
     _parse_size,
     _PartialFailure,
     _size_text,
@@ -419,7 +419,7 @@ class OpenAIInpainter:
         for request, answer in zip(requests, state.results, strict=True):
             if answer is None:  # never sent: an earlier failure stopped the run
                 reason = error_text(state.error) if state.error is not None else "not sent"
-                fatal = state.error is not None and _fatal(state.error)
+                fatal = state.error is not None and is_fatal(state.error)
                 answer = InpaintFailure.for_request(
                     request, f"not sent: {reason}", retryable=not fatal, fatal=fatal
                 )
@@ -479,7 +479,7 @@ class OpenAIInpainter:
                     except BaseException as exc:
                         # One bad item (a refused image, a call that kept failing) does not
                         # stop the others; a spent budget, a gone model or bad credentials do.
-                        fatal = _fatal(exc)
+                        fatal = is_fatal(exc)
                         with state.lock:
                             for i, r in zip(call.indices, call.requests, strict=True):
                                 state.results[i] = InpaintFailure.for_request(

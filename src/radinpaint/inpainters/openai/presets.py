@@ -13,10 +13,7 @@ from typing import Any
 import attrs
 
 from ...errors import (
-    BackendError,
-    BudgetExceededError,
     InvalidInputError,
-    ModelUnavailableError,
 )
 from ...records import InpaintFailure, InpaintRequest, InpaintResult
 
@@ -139,10 +136,3 @@ class _PartialFailure:
                 self.error = exc
         if stop:
             self.stop.set()
-
-
-def _fatal(exc: BaseException) -> bool:
-    """Whether an error means every further call would fail (or overspend) too."""
-    if isinstance(exc, (BudgetExceededError, ModelUnavailableError)):
-        return True
-    return isinstance(exc, BackendError) and exc.fatal
