@@ -4,6 +4,10 @@ Target: 200 phantoms at 512x512 in under 20 s on one core. Run with::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_phantoms.py [--n 200] [--size 512]
 
+``--phantom-version 1`` measures the square version-1 phantoms (the documented figures);
+the default is the generator's default version (2: ``size`` high, mostly portrait, so
+fewer pixels per phantom).
+
 ``--learnability N`` also checks that bone age and sex can be learned from the pixels, but
 not trivially: a small CNN is trained on ``0.8 N`` phantoms (cropped to the hand, longest
 side 128 px) and scored on the rest, beside an oracle that reads the generating parameters
@@ -32,10 +36,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--learnability", type=int, default=0, metavar="N")
     parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--phantom-version", default=None, help="generator version (1 or 2)")
     args = parser.parse_args()
+    from radinpaint.datasets.phantom import PHANTOM_VERSION
+
+    version = args.phantom_version or PHANTOM_VERSION
     if args.learnability:
         oracle(4000)
-        learnability(args.learnability, args.epochs)
+        learnability(args.learnability, args.epochs, version)
         return
 
     import cv2
@@ -44,7 +52,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     from radinpaint.datasets.phantom import make_phantom
 
-    make_phantom(0, size=args.size)  # warm-up (imports, first-call costs)
+    make_phantom(0, size=args.size, version=version)  # warm-up (imports, first-call costs)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for _ in range(args.n):
@@ -54,14 +62,15 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for seed in range(args.n):
-        make_phantom(seed, size=args.size)
+        make_phantom(seed, size=args.size, version=version)
     total = time.perf_counter() - t0
     clean_t0 = time.perf_counter()
     for seed in range(args.n):
-        make_phantom(seed, size=args.size, artifacts=False)
+        make_phantom(seed, size=args.size, artifacts=False, version=version)
     clean_total = time.perf_counter() - clean_t0
 
-    print(f"phantoms: {args.n} at {args.size}x{args.size}, one core")
+    shape = f"{args.size}x{args.size}" if version == "1" else f"{args.size} high"
+    print(f"phantoms: {args.n} at {shape} (generator version {version}), one core")
     print(f"  with artifacts:    {total:.2f} s total, {args.n / total:.1f} phantoms/s")
     print(f"  without artifacts: {clean_total:.2f} s total, {args.n / clean_total:.1f} phantoms/s")
     print(f"  baseline (noise + blur per image): {baseline:.2f} s; ratio {total / baseline:.1f}x")
@@ -96,7 +105,7 @@ def oracle(n: int) -> None:
     print(f"  bone-age MAE from visible maturity, sex unknown: {mae_no_sex:.2f} months")
 
 
-def learnability(n: int, epochs: int) -> None:
+def learnability(n: int, epochs: int, version: str) -> None:
     """Train a small CNN on phantoms and print held-out bone-age MAE and sex AUC."""
     import time
 
@@ -112,7 +121,7 @@ def learnability(n: int, epochs: int) -> None:
     res = 128
     start = time.perf_counter()
     images, ages, males = [], [], []
-    for case in make_phantoms(n, seed=12345, size=256):
+    for case in make_phantoms(n, seed=12345, size=256, version=version):
         ys, xs = np.nonzero(case.anatomy_mask.array)
         crop = case.image.pixels[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         scale = res / max(crop.shape)

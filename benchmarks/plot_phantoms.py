@@ -52,7 +52,9 @@ def main() -> None:
         sex = "M" if r["male"] == "True" else "F"
         ax.set_title(f"real {r['boneage']} mo {sex}", fontsize=8)
     for ax, case in zip(axes[1:].ravel(), phantoms, strict=False):
-        img = cv2.resize(case.image.to_uint(), (256, 256), interpolation=cv2.INTER_AREA)
+        img = case.image.to_uint()
+        scale = 256 / max(img.shape)  # keep each phantom's own shape, as for the real ones
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         ax.imshow(img, cmap="gray", vmin=0, vmax=255)
         sex = "M" if case.male else "F"
         ax.set_title(f"phantom {case.bone_age_months:.0f} mo {sex}", fontsize=8)

@@ -78,7 +78,9 @@ def evaluate(weights: Path, n_eval: int, size: int) -> dict[str, dict[str, float
     from radinpaint.datasets import make_phantoms
 
     cases = [
-        c for c in make_phantoms(n_eval, seed=EVAL_SEED, size=size) if not c.artifact_mask.is_empty
+        c
+        for c in make_phantoms(n_eval, seed=EVAL_SEED, size=size, version=1)
+        if not c.artifact_mask.is_empty
     ]
     rng = np.random.default_rng(EVAL_SEED)
     own = [InpaintRequest(c.image, c.artifact_mask, case_id=c.id) for c in cases]
@@ -148,7 +150,8 @@ def main() -> None:
     trained = args.workdir / "phantom-gan.safetensors"
     if not args.eval_only:
         start = time.perf_counter()
-        cases = make_phantoms(args.train_phantoms, seed=TRAIN_SEED, size=args.size)
+        # version 1 (square) phantoms: the shipped weights were trained on them
+        cases = make_phantoms(args.train_phantoms, seed=TRAIN_SEED, size=args.size, version=1)
         train_gan(
             cases,
             out=trained,

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    cases = make_phantoms(args.n, seed=args.phantom_seed, size=args.size)
+    # version 1 (square) phantoms: the shipped weights were trained on them
+    cases = make_phantoms(args.n, seed=args.phantom_seed, size=args.size, version=1)
     print(f"{len(cases)} phantoms in {time.perf_counter() - t0:.1f} s", flush=True)
     t1 = time.perf_counter()
     net = train_mask_net(
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     net.config.training.update(
         {
-            "data": f"make_phantoms({args.n}, seed={args.phantom_seed}, size={args.size})",
+            "data": f"make_phantoms({args.n}, seed={args.phantom_seed}, size={args.size}, "
+            "version=1)",
             "seconds": round(time.perf_counter() - t1, 1),
             "torch": torch.__version__,
             "threads": args.threads,

@@ -37,7 +37,7 @@ def _chunk(args: tuple[int, int, int, int, str]):
     from radinpaint.predictors.training import geometry_arrays
 
     n, seed, start, stop, preset = args
-    cases = PhantomDataset(n, seed=seed, size=512)
+    cases = PhantomDataset(n, seed=seed, size=512, version=1)  # the shipped weights' phantoms
     prep = get_preprocessing(preset)
     return geometry_arrays([cases[i] for i in range(start, stop)], prep, progress=False)
 
@@ -73,7 +73,7 @@ def evaluate(predictor, n_test: int) -> dict[str, float]:
     # one rendering pass: the dataset draws each phantom again on every access
     images, ages, males = [], [], []
     start = time.perf_counter()
-    for case in PhantomDataset(n_test, seed=TEST_SEED, size=512):
+    for case in PhantomDataset(n_test, seed=TEST_SEED, size=512, version=1):
         images.append(case.image)
         ages.append(case.bone_age_months)
         males.append(case.male)

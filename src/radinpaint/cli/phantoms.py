@@ -6,6 +6,10 @@ Layout written under ``--out``::
     clean/<id>.png    the same radiograph without artifacts
     masks/<id>.png    the artifact mask (0/255, 8-bit)
     labels.csv        id,boneage,male  (the RSNA training layout; male as True/False)
+
+``--phantom-version 2`` (the default) draws RSNA-like shapes: ``--size`` pixels high, mostly
+portrait, each phantom with its own width; ``--phantom-version 1`` draws the square
+``size x size`` phantoms of generator version 1.
 """
 
 from __future__ import annotations
@@ -23,12 +27,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--n", type=int, required=True, help="number of phantoms (>= 1)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--size", type=int, default=512, help="image side in pixels (>= 64)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="image height in pixels (>= 64); the width too with --phantom-version 1",
+    )
     parser.add_argument(
         "--bit-depth", type=int, default=16, help="PNG bit depth: 8 or 16 (default 16)"
     )
     parser.add_argument(
         "--no-artifacts", action="store_true", help="draw the phantoms without artifacts"
+    )
+    parser.add_argument(
+        "--phantom-version",
+        default=None,
+        help="phantom generator version: 2 (default; RSNA-like, mostly portrait shapes) or 1 "
+        "(square size x size phantoms, as generator version 1 drew them)",
     )
     parser.add_argument("--out", required=True, help="output folder (created if missing)")
     parser.set_defaults(func=run)
@@ -39,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
-    from ..datasets.phantom import PhantomDataset
+    from ..datasets.phantom import PHANTOM_VERSION, PhantomDataset
     from ..errors import InvalidInputError
     from ..io import write_image, write_mask
 
@@ -55,17 +70,20 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         artifacts=not args.no_artifacts,
         bit_depth=args.bit_depth,
+        version=PHANTOM_VERSION if args.phantom_version is None else args.phantom_version,
     )
     out = Path(args.out)
     for sub in (out, out / "masks", out / "clean"):
         sub.mkdir(parents=True, exist_ok=True)
     rows = []
+    widths = set()
     for case in dataset:
         # a phantom always carries its clean image and its artifact mask
         assert case.clean_image is not None and case.artifact_mask is not None
         write_image(out / f"{case.id}.png", case.image)
         write_image(out / "clean" / f"{case.id}.png", case.clean_image)
         write_mask(out / "masks" / f"{case.id}.png", case.artifact_mask)
+        widths.add(case.image.shape[1])
         rows.append((case.id, f"{case.bone_age_months:.2f}", "True" if case.male else "False"))
     tmp = out / "labels.csv.tmp"
     with tmp.open("w", newline="") as fh:
@@ -73,5 +91,13 @@ def run(args: argparse.Namespace) -> int:
         w.writerow(["id", "boneage", "male"])
         w.writerows(rows)
     tmp.replace(out / "labels.csv")
-    print(f"wrote {len(rows)} phantoms ({args.size}x{args.size}, {args.bit_depth}-bit) to {out}")
+    shape = (
+        f"{args.size}x{min(widths)}"
+        if len(widths) == 1
+        else f"{args.size} high, {min(widths)} to {max(widths)} wide"
+    )
+    print(
+        f"wrote {len(rows)} phantoms (generator version {dataset.version}, {shape}, "
+        f"{args.bit_depth}-bit) to {out}"
+    )
     return 0

@@ -5,11 +5,18 @@ postero-anterior, from birth to 19 years of bone age, whose bone age and sex a m
 learn from the anatomy (ossification centres that appear and grow, epiphyses that widen and
 fuse, proportions that differ between boys and girls), taken with varied exposure, noise,
 blur, pose and collimation, and carrying burned-in lead markers, text and rulers whose masks
-are known exactly. Every phantom is a pure function of its seed.
+are known exactly. Every phantom is a pure function of its seed and the generator version.
+
+Generator version ``"2"`` (the default) gives each phantom the shape of a real RSNA
+radiograph: ``size`` pixels high and, for a height / width ratio drawn from the 41 measured
+RSNA ratios (:mod:`.aspect`), ``round(size / ratio)`` wide -- mostly portrait. Version
+``"1"`` draws the square ``size x size`` phantoms of earlier releases, pixel for pixel.
 
 >>> case = make_phantom(3, size=128)
->>> case.id, case.image.shape
-('phantom-3', (128, 128))
+>>> case.id, case.image.shape, case.metadata["version"], case.metadata["aspect_ratio"]
+('phantom-3', (128, 97), '2', 1.3193)
+>>> make_phantom(3, size=128, version=1).image.shape
+(128, 128)
 >>> bool((case.image.pixels == case.clean_image.pixels)[~case.artifact_mask.array].all())
 True
 """
@@ -24,11 +31,19 @@ import numpy as np
 from ...errors import InvalidInputError
 from ...records import SUPPORTED_BIT_DEPTHS, Case, Mask, MaskComponent, Radiograph
 from ...seeds import derive_seed
+from .aspect import PHANTOM_VERSIONS, draw_aspect_ratio, image_width, normalize_version
 
-__all__ = ["PHANTOM_VERSION", "PhantomDataset", "make_phantom", "make_phantoms"]
+__all__ = [
+    "PHANTOM_VERSION",
+    "PHANTOM_VERSIONS",
+    "PhantomDataset",
+    "make_phantom",
+    "make_phantoms",
+]
 
-PHANTOM_VERSION = "1"
-"""Bumped whenever what a seed produces changes (it should not)."""
+PHANTOM_VERSION = "2"
+"""The default generator version. What a seed produces never changes within a version; a
+change to it is a new version, and older versions stay available (``version="1"``)."""
 
 MIN_SIZE = 64
 
@@ -71,26 +86,37 @@ def make_phantom(
     male: bool | None = None,
     artifacts: bool = True,
     bit_depth: int = 16,
+    version: str | int = PHANTOM_VERSION,
 ) -> Case:
     """Draw one synthetic hand radiograph.
 
     Args:
         seed: any non-negative integer; the same arguments always give the same pixels.
-        size: the image is ``size x size`` pixels (at least 64).
+        size: the image height in pixels (at least 64); version 1 images are
+            ``size x size``, version 2 images are ``round(size / aspect_ratio)`` wide
+            (at least 64).
         bone_age_months: the bone age to draw (0 to 228), or ``None`` for an RSNA-like draw.
         male: the sex to draw, or ``None`` for 50/50.
         artifacts: burn in lead markers, text and rulers (``False``: image == clean image).
         bit_depth: depth of the returned radiographs (8, 10, 12, 14 or 16).
+        version: the generator version, ``"2"`` (default) or ``"1"`` (ints accepted).
+            Version 2 draws a height / width ratio per seed (from its own random stream,
+            so the subject, acquisition, pixels and artifacts streams are those of version
+            1): one of the 41 ratios measured on real RSNA radiographs, uniformly, plus a
+            uniform jitter of +-0.02 (0.86 to 1.40, 95 % portrait; see :mod:`.aspect`), and
+            frames the hand to fit that shape. Version 1 draws the square phantoms of
+            earlier releases, bit for bit.
 
     Returns:
         A :class:`~radinpaint.records.Case` with ``image``, ``clean_image`` (identical outside
         ``artifact_mask``), ``artifact_mask`` (every pixel the artifacts changed),
         ``anatomy_mask`` (the hand with its soft tissue), labels and ``metadata`` (subject,
-        acquisition and artifact list).
+        acquisition, artifact list, ``version`` and the drawn ``aspect_ratio``, 1.0 for
+        version 1).
 
     Raises:
-        InvalidInputError: for a negative seed, a size under 64, an unsupported bit depth
-            or a bone age outside 0 to 228 months.
+        InvalidInputError: for a negative seed, a size under 64, an unsupported bit depth,
+            a bone age outside 0 to 228 months or an unknown version.
     """
     from ...seeds import rng as make_rng
     from .anatomy import build_skeleton, sample_subject
@@ -98,12 +124,21 @@ def make_phantom(
     from .render import render_clean, sample_acquisition
 
     _check(seed, size, bit_depth, bone_age_months)
+    version = normalize_version(version)
     seed = int(seed)
     size = int(size)
+    ratio = 1.0
+    width: int | None = None  # None: the version-1 square framing
+    if version == "2":
+        ratio = draw_aspect_ratio(make_rng(seed, "phantom", "shape"))
+        width = image_width(size, ratio)
 
     subject = sample_subject(make_rng(seed, "phantom", "subject"), bone_age_months, male)
     shapes, marks = build_skeleton(subject)
-    acq = sample_acquisition(make_rng(seed, "phantom", "acquisition"), subject, size)
+    acq = sample_acquisition(
+        make_rng(seed, "phantom", "acquisition"), subject, size, width, marks=marks
+    )
+    geo = acq.geometry
     clean, anatomy, bone = render_clean(
         subject, shapes, marks, acq, make_rng(seed, "phantom", "pixels")
     )
@@ -111,7 +146,7 @@ def make_phantom(
     clean_rg = _quantize(clean, bit_depth, source)
     components: list[dict[str, Any]] = []
     if artifacts:
-        field = _field_box(acq.collimation, size)
+        field = _field_box(acq.collimation, geo.height, geo.width)
         image, mask, components = burn_in(
             clean_rg.pixels,
             anatomy,
@@ -120,20 +155,24 @@ def make_phantom(
             angle_deg=-acq.geometry.angle_deg,
             field=field,
             blur=acq.blur,
+            size=acq.frame,
+            attempts=_PLACEMENT_ATTEMPTS[version],
         )
         image_rg = _quantize(image, bit_depth, source)
         # Exact by construction: outside the mask the quantized pixels are the clean ones.
         image_pixels = np.where(mask, image_rg.pixels, clean_rg.pixels)
         image_rg = Radiograph(image_pixels, bit_depth, source)
     else:
-        mask = np.zeros((size, size), bool)
+        mask = np.zeros((geo.height, geo.width), bool)
         image_rg = clean_rg
     carpals = [s.name for s in shapes if s.name in _CARPAL_NAMES]
     epiphyses = [s.name for s in shapes if s.name.endswith("-epiphysis")]
     metadata: dict[str, Any] = {
-        "generator": f"radinpaint.phantom/{PHANTOM_VERSION}",
+        "generator": f"radinpaint.phantom/{version}",
+        "version": version,
         "seed": seed,
         "size": size,
+        "aspect_ratio": round(ratio, 4),
         "subject": {
             "maturity_months": round(subject.maturity, 4),
             "hand_length_mm": round(subject.hand_length_mm, 4),
@@ -160,23 +199,31 @@ def make_phantom(
     )
 
 
+_PLACEMENT_ATTEMPTS = {"1": 40, "2": 100}
+"""Positions tried per artifact before shrinking it: narrow version-2 frames need more."""
+
 _CARPAL_NAMES = frozenset(
     ("capitate", "hamate", "triquetrum", "lunate", "trapezium", "trapezoid", "scaphoid", "pisiform")
 )
 
 
-def _field_box(collimation: dict[str, Any] | None, size: int) -> tuple[int, int, int, int]:
-    """A box safely inside the exposed field, where artifacts may go."""
+def _field_box(
+    collimation: dict[str, Any] | None, height: int, width: int
+) -> tuple[int, int, int, int]:
+    """A box safely inside the exposed field (and the image), where artifacts may go."""
     if collimation is None:
-        return (2, 2, size - 2, size - 2)
+        return (2, 2, width - 2, height - 2)
     left, top, right, bottom = collimation["box_fraction"]
-    # Stay clear of the rotated edges of the field.
-    slack = abs(np.sin(np.radians(collimation["angle_deg"]))) * size * 0.5 + 3
+    # Stay clear of the rotated edges of the field: a side of the field turned by the angle
+    # moves in and out by up to sin(angle) times half the length of the other side.
+    sin = abs(np.sin(np.radians(collimation["angle_deg"])))
+    slack_x = sin * height * 0.5 + 3
+    slack_y = sin * width * 0.5 + 3
     return (
-        int(left * size + slack),
-        int(top * size + slack),
-        int(size - right * size - slack),
-        int(size - bottom * size - slack),
+        int(left * width + slack_x),
+        int(top * height + slack_y),
+        int(width - right * width - slack_x),
+        int(height - bottom * height - slack_y),
     )
 
 
@@ -194,6 +241,8 @@ def make_phantoms(n: int, *, seed: int = 0, size: int = 512, **kwargs: Any) -> l
     """
     _check_n(n)
     _check(seed, size, kwargs.get("bit_depth", 16), kwargs.get("bone_age_months"))
+    if "version" in kwargs:
+        kwargs["version"] = normalize_version(kwargs["version"])
     return [make_phantom(derive_seed(seed, i), size=size, **kwargs) for i in range(n)]
 
 
@@ -205,9 +254,10 @@ class PhantomDataset(Sequence[Case]):
     Args:
         n: number of cases.
         seed: the dataset seed.
-        size: image side in pixels.
+        size: image height in pixels (and width, for version 1).
         artifacts: burn in artifacts.
         bit_depth: depth of the radiographs.
+        version: the generator version (see :func:`make_phantom`), kept as a str.
     """
 
     def __init__(
@@ -218,9 +268,11 @@ class PhantomDataset(Sequence[Case]):
         size: int = 512,
         artifacts: bool = True,
         bit_depth: int = 16,
+        version: str | int = PHANTOM_VERSION,
     ) -> None:
         _check_n(n)
         _check(seed, size, bit_depth, None)
+        self.version = normalize_version(version)
         self.n = int(n)
         self.seed = int(seed)
         self.size = int(size)
@@ -258,6 +310,7 @@ class PhantomDataset(Sequence[Case]):
             size=self.size,
             artifacts=self.artifacts,
             bit_depth=self.bit_depth,
+            version=self.version,
         )
 
     def __iter__(self) -> Iterator[Case]:
@@ -267,5 +320,6 @@ class PhantomDataset(Sequence[Case]):
     def __repr__(self) -> str:
         return (
             f"PhantomDataset(n={self.n}, seed={self.seed}, size={self.size}, "
-            f"artifacts={self.artifacts}, bit_depth={self.bit_depth})"
+            f"artifacts={self.artifacts}, bit_depth={self.bit_depth}, "
+            f"version={self.version!r})"
         )

@@ -6,6 +6,10 @@ and ``ink`` (lead letters and ticks, which saturate towards white). The canvas i
 placed into the frame, mostly where it does not touch the hand. Compositing changes a pixel
 only where the summed coverage exceeds a small threshold, and exactly those pixels form the
 mask, so the clean image and the image agree bit for bit everywhere else.
+
+Images may be any ``height x width``; artifact sizes follow a reference length (the image
+side for square phantoms, the hand's frame otherwise), and every artifact is placed wholly
+inside the given field box, so it lies inside the image whatever its shape.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ def _text_size(text: str, font: int, height: float, thick: int) -> tuple[float, 
     return scale, w, h
 
 
-def _plate(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _plate(rng: np.random.Generator, size: float) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """A lead marker: a rounded plastic plate with a big L or R and the initials."""
     letter = "L" if rng.random() < 0.85 else "R"
     initials = _initials(rng)
@@ -115,7 +119,7 @@ def _plate(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray,
     return body, ink, {"kind": "plate", "text": f"{letter} {initials}"}
 
 
-def _text(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _text(rng: np.random.Generator, size: float) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Free text such as ``PORT 1800``."""
     text = (
         str(rng.choice(_TEXTS))
@@ -131,7 +135,7 @@ def _text(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, 
     return np.zeros_like(ink), ink, {"kind": "text", "text": text}
 
 
-def _ruler(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def _ruler(rng: np.random.Generator, size: float) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """A radiopaque ruler: a faint strip with millimetre ticks and numbers."""
     length = int(size * rng.uniform(0.25, 0.5))
     width = max(8, int(size * rng.uniform(0.03, 0.045)))
@@ -157,7 +161,10 @@ def _ruler(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray,
     return body, ink, {"kind": "ruler", "text": ""}
 
 
-def _warp(layer: np.ndarray, angle: float, centre: tuple[float, float], size: int) -> np.ndarray:
+def _warp(
+    layer: np.ndarray, angle: float, centre: tuple[float, float], shape: tuple[int, int]
+) -> np.ndarray:
+    """``layer`` rotated by ``angle`` and centred at ``centre`` in a frame of ``shape``."""
     h, w = layer.shape
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
     m[0, 2] += centre[0] - w / 2.0
@@ -165,7 +172,7 @@ def _warp(layer: np.ndarray, angle: float, centre: tuple[float, float], size: in
     out = cv2.warpAffine(
         layer,
         m,
-        (size, size),
+        (shape[1], shape[0]),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
@@ -177,11 +184,11 @@ def _place(
     rng: np.random.Generator,
     shape: tuple[int, int],
     angle: float,
-    size: int,
     anatomy: np.ndarray,
     bone: np.ndarray,
     field: tuple[int, int, int, int],
     soft_ok: bool,
+    attempts: int,
 ) -> tuple[float, float] | None:
     h, w = shape
     a = math.radians(angle)
@@ -190,7 +197,7 @@ def _place(
     fx0, fy0, fx1, fy1 = field
     if fx1 - fx0 <= bw + 2 or fy1 - fy0 <= bh + 2:
         return None
-    for _ in range(40):
+    for _ in range(attempts):
         cx = rng.uniform(fx0 + bw / 2 + 1, fx1 - bw / 2 - 1)
         cy = rng.uniform(fy0 + bh / 2 + 1, fy1 - bh / 2 - 1)
         x0, y0 = int(cx - bw / 2), int(cy - bh / 2)
@@ -212,14 +219,30 @@ def burn_in(
     angle_deg: float,
     field: tuple[int, int, int, int],
     blur: float,
+    size: float | None = None,
+    attempts: int = 40,
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Burn artifacts into ``clean``.
+
+    Args:
+        clean: the artifact-free grey levels, ``height x width``.
+        anatomy: the hand mask (artifacts mostly avoid it).
+        bone: the bone mask (artifacts never cover it unless there is no room elsewhere).
+        rng: the artifact stream.
+        angle_deg: the image's rotation; artifacts mostly follow it.
+        field: ``(x0, y0, x1, y1)``, the box artifacts must lie in (inside the image).
+        blur: the system blur sigma in pixels.
+        size: the length artifact sizes scale with (``None``: the image height).
+        attempts: random positions tried for an artifact before it is made smaller (tall,
+            narrow images leave less room beside the hand and need more).
 
     Returns:
         ``(image, mask, components)``: the image equals ``clean`` wherever ``mask`` is False;
         components are ``{"kind", "box", "score", "text"}`` dicts, boxes end-exclusive.
     """
-    size = clean.shape[0]
+    height, width = clean.shape
+    if size is None:
+        size = height
     makers = [_plate]
     if rng.random() < 0.45:
         makers.append(_text)
@@ -240,7 +263,7 @@ def burn_in(
         if info["kind"] == "ruler" and rng.random() < 0.5:
             angle += 90.0
         soft_ok = rng.random() < 0.15
-        where = _place(rng, ink.shape, angle, size, anatomy, bone, field, soft_ok)
+        where = _place(rng, ink.shape, angle, anatomy, bone, field, soft_ok, attempts)
         for shrink in (0.75, 0.55):
             if where is not None:
                 break
@@ -248,7 +271,7 @@ def burn_in(
             small = (max(4, int(ink.shape[1] * shrink)), max(4, int(ink.shape[0] * shrink)))
             ink = cv2.resize(ink, small, interpolation=cv2.INTER_AREA)
             body = cv2.resize(body, small, interpolation=cv2.INTER_AREA)
-            where = _place(rng, ink.shape, angle, size, anatomy, bone, field, shrink < 0.6)
+            where = _place(rng, ink.shape, angle, anatomy, bone, field, shrink < 0.6, attempts)
         if where is None:
             continue
         # Work inside the box the rotated canvas can reach, with room for the blur: the
@@ -258,14 +281,15 @@ def burn_in(
         half = 0.5 * math.hypot(*ink.shape)
         x0 = max(int(where[0] - half) - margin, 0)
         y0 = max(int(where[1] - half) - margin, 0)
-        x1 = min(math.ceil(where[0] + half) + margin, size)
-        y1 = min(math.ceil(where[1] + half) + margin, size)
+        x1 = min(math.ceil(where[0] + half) + margin, width)
+        y1 = min(math.ceil(where[1] + half) + margin, height)
         roi = (slice(y0, y1), slice(x0, x1))
         layer_ink: np.ndarray  # float32 (cv2's stubs widen what it returns)
         layer_body: np.ndarray | None
-        layer_ink = _warp(ink, angle, where, size)[roi].astype(np.float32) * np.float32(1 / 255)
+        shape = (height, width)
+        layer_ink = _warp(ink, angle, where, shape)[roi].astype(np.float32) * np.float32(1 / 255)
         layer_body = (
-            _warp(body, angle, where, size)[roi].astype(np.float32) * np.float32(1 / 255)
+            _warp(body, angle, where, shape)[roi].astype(np.float32) * np.float32(1 / 255)
             if body.any()
             else None
         )

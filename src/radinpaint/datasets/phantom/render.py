@@ -5,6 +5,11 @@ trabecular texture), blurred by the system, log-compressed into grey levels with
 and a gamma, given quantum-like noise that grows with density, and optionally collimated.
 Everything is drawn with OpenCV polygon fills at the output resolution, so a 512x512 phantom
 takes a few tens of milliseconds on one core.
+
+Images are ``height x width``. Generator version 1 draws squares only and frames the hand in
+them as it always has; version 2 passes a width of its own (mostly portrait) and the hand is
+framed to fit: :func:`hand_frame` gives the side of the square the hand is scaled to, and the
+extra height goes partly above the fingertips and partly to the forearm.
 """
 
 from __future__ import annotations
@@ -18,17 +23,40 @@ import numpy as np
 
 from .anatomy import Shape, Subject
 
-__all__ = ["Acquisition", "Geometry", "render_clean", "sample_acquisition"]
+__all__ = ["Acquisition", "Geometry", "hand_frame", "render_clean", "sample_acquisition"]
 
 _SHIFT = 4
 _ONE = float(1 << _SHIFT)
+
+FIT_WIDTH = 1.1
+"""(Version 2) The hand's frame may be this much wider than the image: the hand with its
+soft tissue spans about 0.62 of the frame's side, so it still fits the width."""
+HAND_OFFSET = 0.023
+"""(Version 2) Shift of the hand to the left, in frames: centres the hand's median extent."""
+DROP = 0.3
+"""(Version 2) Share of the height beyond the frame that goes above the fingertips."""
+_FOREARM_CUT = 2.4
+"""The drawn forearm ends this far (units of M) below the distal radius and ulna."""
+
+
+def hand_frame(height: int, width: int | None = None) -> float:
+    """The side (pixels) of the square the hand is scaled to in a ``height x width`` image.
+
+    ``width=None`` is the version-1 square framing (the frame is the image); otherwise the
+    frame is ``min(height, FIT_WIDTH * width)``, so a narrow portrait image still holds the
+    whole hand.
+    """
+    if width is None:
+        return float(height)
+    return min(float(height), FIT_WIDTH * width)
 
 
 @attrs.frozen
 class Geometry:
     """Maps hand units to pixels: ``p = centre + scale * R(angle) @ (x, -y)``."""
 
-    size: int
+    height: int
+    width: int
     scale: float
     angle_deg: float
     centre: tuple[float, float]
@@ -58,6 +86,8 @@ class Acquisition:
     blur: float
     gradient: tuple[float, float, float]
     collimation: dict[str, Any] | None
+    frame: float
+    """Side of the square the hand is scaled to (:func:`hand_frame`); artifacts scale to it."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description."""
@@ -78,20 +108,47 @@ class Acquisition:
         }
 
 
-def sample_acquisition(rng: np.random.Generator, subject: Subject, size: int) -> Acquisition:
-    """Draw exposure, noise, blur, pose, zoom and collimation for one radiograph."""
+def sample_acquisition(
+    rng: np.random.Generator,
+    subject: Subject,
+    size: int,
+    width: int | None = None,
+    *,
+    marks: dict[str, np.ndarray] | None = None,
+) -> Acquisition:
+    """Draw exposure, noise, blur, pose, zoom and collimation for one radiograph.
+
+    Args:
+        rng: the acquisition stream (the same draws whatever the image shape).
+        subject: the subject (hand size sets the zoom in part).
+        size: the image height.
+        width: ``None`` for a ``size x size`` image framed as generator version 1 does;
+            otherwise the image width, and the hand is framed to fit (version 2).
+        marks: the skeleton's landmarks; with ``width``, a small hand in a tall image is
+            moved down until its forearm leaves the image at the bottom, as in a real
+            radiograph (the drawn forearm is finite).
+    """
+    height = int(size)
+    wide = height if width is None else int(width)
+    frame = hand_frame(height, width)
     # Units: the hand from wrist crease to fingertip spans about 2.95 units of M.
     unit_mm = subject.hand_length_mm / 2.95
     zoom = math.exp(rng.normal(0.0, 0.08))
     # Technologists frame the hand: the field follows hand size only partly.
-    scale = size * 0.228 * zoom * (subject.hand_length_mm / 150.0) ** 0.3
+    scale = frame * 0.228 * zoom * (subject.hand_length_mm / 150.0) ** 0.3
     angle = float(rng.normal(0.0, 6.0)) if rng.random() < 0.85 else float(rng.normal(0.0, 14.0))
-    cx = size * (0.5 + rng.normal(0.0, 0.035))
-    cy = size * (0.46 + rng.normal(0.0, 0.025))
+    if width is None:  # version 1: exactly the square framing it always had
+        cx = size * (0.5 + rng.normal(0.0, 0.035))
+        cy = size * (0.46 + rng.normal(0.0, 0.025))
+    else:  # the hand centred across the width, the spare height shared out
+        cx = wide * 0.5 + frame * (rng.normal(0.0, 0.035) - HAND_OFFSET)
+        cy = frame * (0.46 + rng.normal(0.0, 0.025)) + (height - frame) * DROP
     # (cx, cy) is where hand point (0.1, 0.95) lands.
-    geo0 = Geometry(size, scale, angle, (0.0, 0.0))
+    geo0 = Geometry(height, wide, scale, angle, (0.0, 0.0))
     off = geo0.to_px(np.array([0.1, 0.95]))
-    geometry = Geometry(size, scale, angle, (float(cx - off[0]), float(cy - off[1])))
+    geometry = Geometry(height, wide, scale, angle, (float(cx - off[0]), float(cy - off[1])))
+    if width is not None and marks is not None:
+        geometry = _forearm_out(geometry, marks)
     bright_bg = rng.random() < 0.15
     background = float(rng.uniform(0.25, 0.5) if bright_bg else rng.uniform(0.0, 0.12))
     collimation = None
@@ -111,10 +168,26 @@ def sample_acquisition(rng: np.random.Generator, subject: Subject, size: int) ->
         peak=float(rng.uniform(0.82, 0.97)),
         background=background,
         noise=float(math.exp(rng.uniform(math.log(0.004), math.log(0.022)))),
-        blur=float(rng.uniform(0.35, 1.1) * size / 512.0),
+        blur=float(rng.uniform(0.35, 1.1) * frame / 512.0),
         gradient=(float(rng.normal(0, 0.04)), float(rng.normal(0, 0.04)), float(rng.random())),
         collimation=collimation,
+        frame=frame,
     )
+
+
+def _forearm_out(geo: Geometry, marks: dict[str, np.ndarray]) -> Geometry:
+    """``geo`` moved down, if need be, so the end of the drawn forearm lies below the image."""
+    ends = np.array(
+        [
+            marks["radius_end"] + np.array([0.45, -_FOREARM_CUT]),
+            marks["ulna_end"] + np.array([-0.45, -_FOREARM_CUT]),
+        ]
+    )
+    lowest = float(geo.to_px(ends)[:, 1].min())
+    short = geo.height + 2.0 + 0.05 * geo.scale - lowest
+    if short <= 0.0:
+        return geo
+    return attrs.evolve(geo, centre=(geo.centre[0], geo.centre[1] + short))
 
 
 def _poly(pts: np.ndarray) -> np.ndarray:
@@ -123,8 +196,7 @@ def _poly(pts: np.ndarray) -> np.ndarray:
 
 def _soft_tissue(subject: Subject, marks: dict[str, np.ndarray], geo: Geometry) -> np.ndarray:
     """Soft-tissue thickness in [0, ~1]: a filled silhouette, blurred into a rounded profile."""
-    size = geo.size
-    canvas = np.zeros((size, size), np.float32)
+    canvas = np.zeros((geo.height, geo.width), np.float32)
     young = 1.0 + 0.35 * (1.0 - min(1.0, subject.maturity / 120.0))  # chubby infants
     tissue = subject.soft_tissue * young
     widths = {1: 0.36, 2: 0.32, 3: 0.33, 4: 0.31, 5: 0.28}
@@ -163,8 +235,8 @@ def _soft_tissue(subject: Subject, marks: dict[str, np.ndarray], geo: Geometry) 
     forearm = np.array(
         [
             m["radius_end"] + np.array([0.22 + e, -0.05]),
-            m["radius_end"] + np.array([0.3 + e, -2.4]),
-            m["ulna_end"] + np.array([-0.28 - e, -2.4]),
+            m["radius_end"] + np.array([0.3 + e, -_FOREARM_CUT]),
+            m["ulna_end"] + np.array([-0.28 - e, -_FOREARM_CUT]),
             m["ulna_end"] + np.array([-0.2 - e, 0.0]),
         ]
     )
@@ -185,8 +257,7 @@ def _pt(p: np.ndarray) -> tuple[int, int]:
 
 def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
     """Bone density: each group drawn into its own patch, patches added (overlaps add)."""
-    size = geo.size
-    acc = np.zeros((size, size), np.float32)
+    acc = np.zeros((geo.height, geo.width), np.float32)
     groups: dict[int, list[tuple[Shape, np.ndarray, np.ndarray | None]]] = {}
     for s in shapes:
         outer = geo.to_px(s.outer)
@@ -197,8 +268,8 @@ def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
         allpts = np.vstack([o for _, o, _ in items])
         x0 = max(math.floor(allpts[:, 0].min()) - 3, 0)
         y0 = max(math.floor(allpts[:, 1].min()) - 3, 0)
-        x1 = min(math.ceil(allpts[:, 0].max()) + 4, size)
-        y1 = min(math.ceil(allpts[:, 1].max()) + 4, size)
+        x1 = min(math.ceil(allpts[:, 0].max()) + 4, geo.width)
+        y1 = min(math.ceil(allpts[:, 1].max()) + 4, geo.height)
         if x1 <= x0 or y1 <= y0:
             continue
         patch = np.zeros((y1 - y0, x1 - x0), np.float32)
@@ -233,15 +304,15 @@ def _bones(shapes: list[Shape], geo: Geometry) -> np.ndarray:
     return acc
 
 
-def _texture(rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
+def _texture(rng: np.random.Generator, height: int, width: int, scale: float) -> np.ndarray:
     """Band-pass noise with a grain of about 1 % of the hand: trabecular hints."""
-    small = max(16, size // 2)
-    n = rng.standard_normal((small, small), dtype=np.float32)
-    grain = max(0.6, 0.012 * scale * small / size)
+    small = max(16, height // 2)
+    n = rng.standard_normal((small, max(16, width // 2)), dtype=np.float32)
+    grain = max(0.6, 0.012 * scale * small / height)
     # cv2's stubs do not carry the dtype through: a float32 image blurs to float32
     n = cast("np.ndarray[Any, np.dtype[np.float32]]", cv2.GaussianBlur(n, (0, 0), grain))
     n *= 1.0 / (float(n.std()) + 1e-6)
-    return cv2.resize(n, (size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(n, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _field(acq: Acquisition) -> np.ndarray | None:
@@ -249,15 +320,17 @@ def _field(acq: Acquisition) -> np.ndarray | None:
     c = acq.collimation
     if c is None:
         return None
-    size = acq.geometry.size
-    left, top, right, bottom = (v * size for v in c["box_fraction"])
-    w = size - left - right
-    h = size - top - bottom
+    height, width = acq.geometry.height, acq.geometry.width
+    left, top, right, bottom = c["box_fraction"]
+    left, right = left * width, right * width
+    top, bottom = top * height, bottom * height
+    w = width - left - right
+    h = height - top - bottom
     centre = (left + w / 2.0, top + h / 2.0)
     box = cv2.boxPoints((centre, (w, h), c["angle_deg"]))
-    field = np.zeros((size, size), np.float32)
+    field = np.zeros((height, width), np.float32)
     cv2.fillPoly(field, [_poly(box)], 1.0, cv2.LINE_8, _SHIFT)
-    return cv2.GaussianBlur(field, (0, 0), max(0.6, size / 512.0))
+    return cv2.GaussianBlur(field, (0, 0), max(0.6, height / 512.0))
 
 
 def render_clean(
@@ -274,14 +347,14 @@ def render_clean(
         included, inside the exposed field), and the bone mask.
     """
     geo = acq.geometry
-    size = geo.size
+    height, width = geo.height, geo.width
     tissue = _soft_tissue(subject, marks, geo)
     bone = _bones(shapes, geo)
     bone_mask = bone > 0.05
     anatomy = tissue > 0.06
     # In-place arithmetic below keeps every operation (and so every bit) of the plain
     # expressions in the comments, with fewer temporary images.
-    tex = _texture(rng, size, geo.scale)
+    tex = _texture(rng, height, width, geo.scale)
     tex *= 0.07
     tex += 1.0
     bone *= tex  # bone *= 1 + 0.07 * tex
@@ -300,9 +373,10 @@ def render_clean(
     v *= acq.peak - acq.background
     img = np.add(v, acq.background, out=v)  # background + (peak - background) * v
     gx, gy, _ = acq.gradient
-    ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-    img += gx * ramp[None, :] + gy * ramp[:, None]
-    noise = rng.standard_normal((size, size), dtype=np.float32)
+    ramp_x = np.linspace(-0.5, 0.5, width, dtype=np.float32)
+    ramp_y = np.linspace(-0.5, 0.5, height, dtype=np.float32)
+    img += gx * ramp_x[None, :] + gy * ramp_y[:, None]
+    noise = rng.standard_normal((height, width), dtype=np.float32)
     spread = np.clip(img, 0.0, 1.0)
     spread += 0.15
     np.sqrt(spread, out=spread)
