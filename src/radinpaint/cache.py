@@ -10,7 +10,11 @@ On disk, each entry is two files under ``root/<key[:2]>/``:
 - ``<key>.<sha256[:16]>.npy``: the output's float32 pixels, exactly as computed (lossless
   at any depth), named after the key and the pixels' own hash;
 - ``<key>.json``: ``{"format", "key", "result": InpaintResult.to_record(), "image": {...}}``
-  with the pixels' SHA-256 and the name of their file, written last.
+  with the pixels' SHA-256 and the name of their file, written last;
+- for a result that also holds the output as the backend returned it (another frame, e.g.
+  a squashed 1024x1024 square: :attr:`~radinpaint.records.InpaintResult.returned`), a
+  second pixel file named the same way, described under ``"returned"`` in the JSON.
+  Entries written before returned outputs were kept simply lack it.
 
 Both are written to a temporary file in the same folder and moved into place with
 :func:`os.replace`, which is atomic, so a reader sees a whole entry or none.
@@ -189,21 +193,15 @@ class ResultCache:
             entry = json.loads(meta.read_text(encoding="utf-8"))
             if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
                 return None
-            info = entry["image"]
-            name = info["file"]
-            if not isinstance(name, str) or not re.fullmatch(rf"{key}\.[0-9a-f]{{16}}\.npy", name):
-                return None
-            pixels = np.load(folder / name, allow_pickle=False)
-            digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-            if digest != info["sha256"] or pixels.dtype != np.float32:
-                return None
             rec = entry["result"]
-            image = Radiograph(
-                pixels,
-                int(rec["bit_depth"]),
-                info.get("source"),
-                info.get("photometric", "MONOCHROME2"),
-            )
+            image = _read_pixels(folder, key, entry["image"], int(rec["bit_depth"]))
+            if image is None:
+                return None
+            returned = None
+            if entry.get("returned") is not None:
+                returned = _read_pixels(folder, key, entry["returned"], int(rec["bit_depth"]))
+                if returned is None:
+                    return None
             extra = dict(rec.get("extra") or {})
             extra["cache_key"] = key
             return InpaintResult(
@@ -220,6 +218,7 @@ class ResultCache:
                 flags=tuple(rec.get("flags") or ()),
                 extra=extra,
                 placement=_placement(rec.get("placement")),
+                returned=returned,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             # absent, cut short, damaged, or well-formed JSON of the wrong shape
@@ -234,9 +233,6 @@ class ResultCache:
         """
         folder, meta = self._paths(key)
         folder.mkdir(parents=True, exist_ok=True)
-        pixels = np.ascontiguousarray(result.image.pixels, dtype=np.float32)
-        digest = hashlib.sha256(pixels.tobytes()).hexdigest()
-        name = f"{key}.{digest[:16]}.npy"
         record = result.to_record()
         record["options"] = public_options(record["options"])
         record["extra"] = {k: v for k, v in record["extra"].items() if k != "cache_key"}
@@ -244,20 +240,45 @@ class ResultCache:
             "format": CACHE_FORMAT,
             "key": key,
             "result": _jsonable(record, "result"),
-            "image": {
-                "sha256": digest,
-                "file": name,
-                "source": result.image.source,
-                "photometric": result.image.photometric,
-            },
+            "image": _write_pixels(folder, key, result.image),
+            "returned": None
+            if result.returned is None
+            else _write_pixels(folder, key, result.returned),
         }
-        _atomic_write(folder / name, _npy_bytes(pixels))
         _atomic_write(meta, json.dumps(entry, indent=1, sort_keys=True).encode("utf-8"))
 
     def __len__(self) -> int:
         if not self.root.exists():
             return 0
         return sum(1 for _ in self.root.glob("??/*.json"))
+
+
+def _write_pixels(folder: Path, key: str, image: Radiograph) -> dict[str, Any]:
+    """Write ``image``'s float32 pixels to a file named by the key and their hash; its
+    description for the entry's JSON."""
+    pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
+    digest = hashlib.sha256(pixels.tobytes()).hexdigest()
+    name = f"{key}.{digest[:16]}.npy"
+    _atomic_write(folder / name, _npy_bytes(pixels))
+    return {
+        "sha256": digest,
+        "file": name,
+        "source": image.source,
+        "photometric": image.photometric,
+    }
+
+
+def _read_pixels(folder: Path, key: str, info: Any, bit_depth: int) -> Radiograph | None:
+    """The image a ``_write_pixels`` description names, or None when it is missing,
+    misnamed or does not match its hash."""
+    name = info["file"]
+    if not isinstance(name, str) or not re.fullmatch(rf"{key}\.[0-9a-f]{{16}}\.npy", name):
+        return None
+    pixels = np.load(folder / name, allow_pickle=False)
+    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+    if digest != info["sha256"] or pixels.dtype != np.float32:
+        return None
+    return Radiograph(pixels, bit_depth, info.get("source"), info.get("photometric", "MONOCHROME2"))
 
 
 def _placement(data: Any) -> Any:

@@ -70,6 +70,11 @@ class Capabilities:
         needs_sex: a predictor that takes the sex as an input.
         infers_sex: a predictor that needs sex but fills an unknown one from its own sex
             prediction.
+        edits_whole_image: an inpainter that redraws the whole image whatever the mask (the
+            mask is not sent), so an empty mask is edited too, not returned unchanged: the
+            declared exception to the empty-mask rule of
+            :class:`~radinpaint.protocols.Inpainter`. Its answer to an empty mask is never
+            flagged ``"empty-mask"``; :mod:`radinpaint.testing` checks that instead.
         fingerprint: a hash of what the output depends on beyond the options, above all the
             weight files (hashed from the files, without loading a model). Caches key on it,
             so retrained weights under the same name never serve stale results.
@@ -91,6 +96,7 @@ class Capabilities:
     device: str = "cpu"
     needs_sex: bool = False
     infers_sex: bool = False
+    edits_whole_image: bool = False
     fingerprint: str = ""
     secret_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     operational_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
@@ -105,6 +111,7 @@ class Capabilities:
             "device": self.device,
             "needs_sex": self.needs_sex,
             "infers_sex": self.infers_sex,
+            "edits_whole_image": self.edits_whole_image,
             "fingerprint": self.fingerprint,
             "secret_options": sorted(self.secret_options),
             "operational_options": sorted(self.operational_options),

@@ -239,11 +239,18 @@ class InpaintCalls:
     # -- many requests -----------------------------------------------------------------
 
     def lookup(self, request: InpaintRequest) -> Outcome | None:
-        """The cached outcome of ``request``, or None."""
+        """The cached outcome of ``request``, or None.
+
+        A stored ``"empty-mask"`` result (the input returned unchanged, nothing computed or
+        paid) is no answer for a backend that declares ``edits_whole_image``: it edits an
+        empty mask too, so the request is computed.
+        """
         if self.cache is None:
             return None
         key = self.key(request)
         hit = self.cache.get(key)
+        if hit is not None and self.capabilities.edits_whole_image and "empty-mask" in hit.flags:
+            hit = None
         return (
             None
             if hit is None

@@ -13,6 +13,8 @@ record that declares how it may be called:
 - ``device``: where the work runs (``"cpu"``, ``"cuda"``, ``"mps"``, ``"api"``);
 - ``needs_sex`` / ``infers_sex``: a predictor that takes the sex as an input, and one that
   fills an unknown sex from its own prediction;
+- ``edits_whole_image``: an inpainter that redraws the whole image whatever the mask, so
+  that an empty mask is edited too (the one exception to the empty-mask rule below);
 - ``fingerprint``: a hash of what the output depends on beyond the options (the weights),
   which caches key on;
 - ``secret_options``: option names never to record; ``ledger``: what a paid backend spent.
@@ -66,7 +68,11 @@ class Inpainter(Protocol):
       per API call) and ``max_concurrency`` (calls it accepts at once) the same way.
     - Randomness comes only from ``request.variant_seed``: the same request gives the same
       output (bit for bit on the same machine for local backends).
-    - An empty mask returns the input unchanged with the flag ``"empty-mask"``.
+    - An empty mask returns the input unchanged with the flag ``"empty-mask"``. The one
+      exception is declared: a backend that redraws the whole image whatever the mask (the
+      mask is not sent, as in the ``openai`` backend's ``study`` preset) declares
+      ``edits_whole_image=True``; it edits an empty mask like any other and does not flag
+      that answer ``"empty-mask"``. The conformance kit checks whichever applies.
     - A backend that pastes back keeps every pixel outside the mask exactly (its
       ``compositing`` is ``"paste-back"``); one that does not says ``"raw"``.
     - Each result records the backend name, its options (never secrets: no option named

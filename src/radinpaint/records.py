@@ -566,6 +566,11 @@ class InpaintResult:
             (:class:`~radinpaint.inpainters.geometry.Placement`: the region it was given,
             resized how, padded how), or ``None`` when it worked on the image as it is, at
             its own size. The image above is always at the request's shape.
+        returned: the output as the backend returned it, in its own frame, when that frame
+            is the whole image at another size (the study's squashed 1024x1024 output, a
+            letterboxed square); ``None`` otherwise (the image above is then what the
+            backend returned, placed back). An evaluation scoring outputs ``"as-returned"``
+            reads this one.
     """
 
     image: Radiograph
@@ -581,6 +586,7 @@ class InpaintResult:
     flags: tuple[str, ...] = attrs.field(default=(), converter=_flags)
     extra: Mapping[str, Any] = attrs.field(factory=dict)
     placement: Placement | None = None
+    returned: Radiograph | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready description of how this result was produced (no pixels)."""
@@ -599,6 +605,7 @@ class InpaintResult:
             "placement": None if self.placement is None else self.placement.to_dict(),
             "shape": list(self.image.shape),
             "bit_depth": self.image.bit_depth,
+            "returned_shape": None if self.returned is None else list(self.returned.shape),
         }
 
 

@@ -279,7 +279,9 @@ def check_inpainter(
     JSON-serialisable options without secrets, the request's seed, variant, case id and
     prompt; the same requests give identical outputs when run again (seeds replay);
     variants with different seeds are allowed to differ; an empty mask returns the input
-    flagged ``"empty-mask"``; pixels outside the mask are kept exactly when the backend
+    flagged ``"empty-mask"`` (check ``"empty-mask"``), or, for a backend that declares
+    ``edits_whole_image=True``, is edited and not flagged ``"empty-mask"`` (check
+    ``"empty-mask-edited"``); pixels outside the mask are kept exactly when the backend
     pastes back; an empty list of requests gives an empty list. Then what it declares (see
     :func:`check_capabilities`): a valid, stable record; no secret in any result's options;
     and, when it declares ``deterministic=True``, bit-identical outputs for the same inputs
@@ -341,12 +343,25 @@ def check_inpainter(
     ran += ["count", "shape", "bit-depth", "record", "seed-recorded"]
 
     res_empty = first[-1]
-    if "empty-mask" not in res_empty.flags or not _same_pixels(res_empty.image, empty.image):
-        raise _fail(
-            "an empty mask returns the input unchanged, flagged 'empty-mask'",
-            f"flags {res_empty.flags}, unchanged={_same_pixels(res_empty.image, empty.image)}",
-        )
-    ran.append("empty-mask")
+    if caps.edits_whole_image:
+        # the declared exception: the whole image is redrawn whatever the mask, so an empty
+        # mask is edited too, and its answer must not claim to be the input returned
+        if "empty-mask" in res_empty.flags:
+            raise _fail(
+                "a backend that declares edits_whole_image=True edits an empty mask too and "
+                "does not flag it 'empty-mask'",
+                f"{name!r} flagged it {res_empty.flags}; declare edits_whole_image=False "
+                "(the default) if it returns an empty mask's input unchanged",
+            )
+        ran.append("empty-mask-edited")
+    else:
+        if "empty-mask" not in res_empty.flags or not _same_pixels(res_empty.image, empty.image):
+            raise _fail(
+                "an empty mask returns the input unchanged, flagged 'empty-mask' (unless the "
+                "backend declares edits_whole_image=True)",
+                f"flags {res_empty.flags}, unchanged={_same_pixels(res_empty.image, empty.image)}",
+            )
+        ran.append("empty-mask")
 
     checked_outside = False
     for i, (req, res) in enumerate(zip(requests, first, strict=False)):

@@ -239,6 +239,14 @@ def test_openai_declares_through_its_backend():
     built = build_backend("inpainter", "openai", dry_run=True)
     assert built.capabilities.device == "api" and not built.capabilities.deterministic
     assert "api_key" in built.capabilities.secret_options
+    assert not built.capabilities.edits_whole_image  # recommended: empty masks not sent
+    study = build_backend("inpainter", "openai", preset="study", dry_run=True)
+    assert study.capabilities.edits_whole_image  # the study's protocol sends every image
+    assert study.capabilities.to_dict()["edits_whole_image"] is True
+    pasted = build_backend(
+        "inpainter", "openai", preset="study", compositing="paste-back", dry_run=True
+    )
+    assert not pasted.capabilities.edits_whole_image
 
 
 def test_gan_declares_through_its_backend():

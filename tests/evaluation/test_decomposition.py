@@ -1,13 +1,12 @@
-"""Views of an output: composition, aliasing of collapsed views, the summary table."""
+"""Views of an output: composition and aliasing of collapsed views."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from radinpaint.errors import InvalidInputError
-from radinpaint.evaluation import decompose, decomposition_table
+from radinpaint.evaluation import VIEWS, decompose
 from radinpaint.records import Mask, Radiograph
 
 
@@ -24,7 +23,14 @@ def test_raw_output_gets_both_composites(pair) -> None:
     x, mask = pair
     o = x.with_pixels(np.clip(x.pixels * 0.5 + 0.2, 0, 1))
     d = decompose(x, o, mask)
-    assert d.collapse == "none" and not d.aliases
+    assert d.collapse == "none"
+    # a bare image has no geometry: the geometry views are the views without it
+    assert d.aliases == {
+        "geometry": "original",
+        "edit": "total",
+        "geometry+in-mask": "in-mask",
+        "geometry+out-of-mask": "out-of-mask",
+    }
     m = mask.array
     inside, outside = d.images["in-mask"].pixels, d.images["out-of-mask"].pixels
     np.testing.assert_array_equal(inside[m], o.pixels[m])
@@ -40,57 +46,36 @@ def test_paste_back_output_collapses(pair) -> None:
     d = decompose(x, o, mask)
     assert d.collapse == "paste-back"
     assert set(d.images) == {"total"}
-    assert d.aliases == {"in-mask": "total", "out-of-mask": "original"}
+    assert d.aliases == {
+        "in-mask": "total",
+        "out-of-mask": "original",
+        "geometry": "original",
+        "edit": "total",
+        "geometry+in-mask": "total",
+        "geometry+out-of-mask": "original",
+    }
 
 
 def test_unchanged_and_outside_only(pair) -> None:
     x, mask = pair
-    assert decompose(x, x, mask).aliases == dict.fromkeys(
-        ("total", "in-mask", "out-of-mask"), "original"
-    )
+    assert decompose(x, x, mask).aliases == dict.fromkeys(VIEWS, "original")
     o = x.with_pixels(np.where(mask.array, x.pixels, 0.1))
-    d = decompose(x, o, mask)
+    d = decompose(x, o, mask, views=("total", "in-mask", "out-of-mask"))
     assert d.collapse == "outside-only"
     assert d.aliases == {"in-mask": "original", "out-of-mask": "total"}
+
+
+def test_a_view_left_out_lends_its_image_to_its_aliases(pair) -> None:
+    x, mask = pair
+    o = x.with_pixels(np.clip(x.pixels * 0.5 + 0.2, 0, 1))
+    d = decompose(x, o, mask, views=("total", "geometry+in-mask"))
+    assert set(d.images) == {"total", "geometry+in-mask"} and not d.aliases
+    np.testing.assert_array_equal(
+        d.images["geometry+in-mask"].pixels, np.where(mask.array, o.pixels, x.pixels)
+    )
 
 
 def test_views_must_include_total(pair) -> None:
     x, mask = pair
     with pytest.raises(InvalidInputError, match="total"):
         decompose(x, x, mask, views=("in-mask",))
-
-
-def test_shares_divide_by_the_total_change() -> None:
-    base = {
-        "predictor": "p",
-        "inpainter": "g",
-        "variant": 0,
-        "true_male": np.nan,
-        "pred_p_male": np.nan,
-        "orig_pred_p_male": np.nan,
-    }
-    rows = []
-    for i, truth in enumerate([10.0, 20.0, 30.0, 40.0]):
-        orig = truth  # perfect on originals
-        for view, pred in (
-            ("total", truth + 4),
-            ("in-mask", truth + 1),
-            ("out-of-mask", truth + 3),
-        ):
-            rows.append(
-                base
-                | {
-                    "case_id": str(i),
-                    "view": view,
-                    "true_bone_age": truth,
-                    "pred_bone_age": pred,
-                    "orig_pred_bone_age": orig,
-                }
-            )
-    table = pd.DataFrame(rows)
-    d = decomposition_table(table).set_index("part")
-    assert d.loc["total", "delta_mae"] == pytest.approx(4.0)
-    assert d.loc["in-mask", "share_mae"] == pytest.approx(0.25)
-    assert d.loc["out-of-mask", "share_mae"] == pytest.approx(0.75)
-    assert d.loc["interaction", "delta_mae"] == pytest.approx(0.0)
-    assert "geometry" not in d.index

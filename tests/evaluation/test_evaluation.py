@@ -51,8 +51,11 @@ def test_identity_control_has_exactly_zero_effect_on_every_metric(test_plugin, p
     for col in ("delta_mae", "delta_auc", "mean_abs_shift", "flip_rate"):
         assert head.loc["identity", col] == 0.0
     assert head.loc["test-noise", "mean_abs_shift"] > 0  # the check can fail
+    views = res.views[res.views["inpainter"] == "identity"]
+    assert (views[["delta_mae", "delta_auc", "mean_abs_shift"]] == 0).all().all()
     dec = res.decomposition[res.decomposition["inpainter"] == "identity"]
-    assert (dec[["delta_mae", "delta_auc", "mean_abs_shift"]] == 0).all().all()
+    cols = ["shift", "shift_lo", "shift_hi", "p_male_shift", "p_male_shift_lo", "p_male_shift_hi"]
+    assert (dec[cols] == 0.0).all().all() and (dec["shift_p"] == 1.0).all()
     assert not res.metric_errors
     reg = res.metrics["regression"].table
     orig_mae = reg[reg["inpainter"] == "original"]["mae"].iloc[0]
@@ -138,10 +141,16 @@ def test_raw_output_is_decomposed_and_resample_gives_geometry(test_plugin, phant
     ).run()
     assert (res.table[res.table["inpainter"] == "drift"]["collapse"] == "none").all()
     d = res.decomposition
-    parts = set(d[d["inpainter"] == "drift"]["part"])
-    assert parts == {"total", "in-mask", "out-of-mask", "interaction", "geometry"}
+    parts = list(d[d["inpainter"] == "drift"]["part"])
+    assert parts == ["total", "geometry", "redraw", "content", "residual"]
     drift = d[d["inpainter"] == "drift"].set_index("part")
-    assert drift.loc["out-of-mask", "share_shift"] > drift.loc["in-mask", "share_shift"]
+    # the drift never resamples: no geometry, exactly; it changes more outside the mask
+    assert drift.loc["geometry", "shift"] == 0.0 and drift.loc["residual", "shift"] == 0.0
+    assert abs(drift.loc["redraw", "shift"]) > abs(drift.loc["content", "shift"])
+    # the squash and back is geometry alone, exactly
+    geo = d[d["inpainter"] == "resample"].set_index("part")
+    assert geo.loc["geometry", "shift"] == geo.loc["total", "shift"] != 0.0
+    assert geo.loc["redraw", "shift"] == geo.loc["content", "shift"] == 0.0
 
 
 def test_failed_items_are_reported_and_the_rest_goes_on(test_plugin, phantoms):
@@ -255,7 +264,7 @@ def test_from_config_builds_and_runs(test_plugin, tmp_path):
     ev = Evaluation.from_config(config)
     assert ev.preset.name == "study" and ev.preset.n_resamples == 20
     res = ev.run()
-    assert len(res.table) == 8 * 2 * 2 * 3
+    assert len(res.table) == 8 * 2 * 2 * len(VIEWS)
     assert "study" in res.metrics and not res.metric_errors
     json.dumps(res.manifest)  # JSON-ready
 

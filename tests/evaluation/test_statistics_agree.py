@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radinpaint.evaluation import EvaluationResult, decomposition_table, get_preset
+from radinpaint.evaluation import EvaluationResult, decomposition_table, get_preset, views_table
 from radinpaint.evaluation.pixels import PixelStats
 from radinpaint.evaluation.predcache import StoredPrediction
 from radinpaint.metrics import stats
@@ -92,12 +92,12 @@ def _total(metric_table: pd.DataFrame) -> pd.DataFrame:
 
 def _scores(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     result = _result(table)
-    dec = result.decomposition
+    dec = views_table(table)
     opts = {"n_resamples": 20, "seed": 1}
     return {
         "head": result.headline().set_index(["predictor", "inpainter"]),
-        "dec": dec[dec["part"] == "total"].set_index(["predictor", "inpainter"]),
-        "dec_in": dec[dec["part"] == "in-mask"].set_index(["predictor", "inpainter"]),
+        "dec": dec[dec["view"] == "total"].set_index(["predictor", "inpainter"]),
+        "dec_in": dec[dec["view"] == "in-mask"].set_index(["predictor", "inpainter"]),
         "reg": _total(RegressionMetric(**opts).compute(table).table),
         "cls": _total(ClassificationMetric(**opts).compute(table).table),
         "paired": _total(PairedMetric(**opts).compute(table).table),
@@ -133,7 +133,7 @@ def test_headline_decomposition_and_metrics_agree_exactly() -> None:
             assert value == h["auc"], key
         assert cls.loc[orig, "auc"] == h["orig_auc"] == paired.loc[key, "auc_original"]
         assert dec.loc[key, "delta_auc"] == h["delta_auc"] == paired.loc[key, "delta_auc"]
-        # the rest of the headline is the decomposition's total part
+        # the rest of the headline is the views table's total view
         for col in ("mean_abs_shift", "flip_rate", "n"):
             assert dec.loc[key, col] == h[col]
         # the spread across variants, where two metrics report it: the study metric

@@ -39,7 +39,7 @@ def test_resample_keeps_shape_and_depth_but_changes_pixels(bits):
     assert res.image.shape == (300, 200) and res.image.bit_depth == bits
     assert res.compositing == "raw"
     assert res.flags == ("8-bit-roundtrip",)
-    assert res.options == {"size": 128, "bits": 8}
+    assert res.options == {"size": 128, "bits": 8, "restore": True}
     diff = np.abs(res.image.pixels - img.pixels)
     assert diff.mean() > 1e-3  # changed everywhere, not only in a mask
     assert diff.mean() < 0.05
@@ -62,7 +62,7 @@ def test_resample_is_exact_on_an_eight_bit_image_already_at_size():
     assert np.array_equal(res.image.to_uint(), img.to_uint())
 
 
-def test_resample_without_quantization_has_no_flag():
+def test_resample_flags_the_rounding_it_does():
     img = radiograph((40, 40), 16)
     resample = get_inpainter("resample", size=32, bits=None)
     (res,) = resample.inpaint([InpaintRequest(img, Mask.full(img.shape))])
@@ -70,7 +70,7 @@ def test_resample_without_quantization_has_no_flag():
     (res16,) = get_inpainter("resample", size=32, bits=16).inpaint(
         [InpaintRequest(img, Mask.full(img.shape))]
     )
-    assert res16.flags == ()
+    assert res16.flags == ("16-bit-roundtrip",)  # the geometry includes 16-bit rounding
 
 
 def test_resample_eight_bits_is_coarser_than_sixteen():
@@ -92,7 +92,7 @@ def test_resample_empty_mask_follows_the_contract():
 
 def test_resample_default_is_the_study_geometry():
     r = get_inpainter("resample")
-    assert r.options() == {"size": 1024, "bits": 8}
+    assert r.options() == {"size": 1024, "bits": 8, "restore": True}
     with pytest.raises(InvalidInputError):
         get_inpainter("resample", size=0)
     with pytest.raises(InvalidInputError):
@@ -104,3 +104,24 @@ def test_resample_conformance():
     assert "outside-mask-exact" not in ran  # raw: it does not claim paste-back
     with pytest.raises(AssertionError, match="paste-back"):
         check_inpainter(get_inpainter("resample", size=32), paste_back=True)
+
+
+def test_brighten_adds_its_amount_where_it_says():
+    img = radiograph((30, 40), 16)
+    mask = box_mask(img.shape, (5, 15, 5, 20))
+    req = InpaintRequest(img, mask)
+    (whole,) = get_inpainter("brighten", amount=0.1).inpaint([req])
+    want = np.clip(img.pixels + np.float32(0.1), 0, 1)
+    np.testing.assert_array_equal(whole.image.pixels, want)
+    assert whole.placement is None and whole.compositing == "raw"
+    (inside,) = get_inpainter("brighten", amount=-0.2, region="mask").inpaint([req])
+    m = mask.array
+    np.testing.assert_array_equal(inside.image.pixels[~m], img.pixels[~m])
+    np.testing.assert_array_equal(inside.image.pixels[m], np.clip(img.pixels[m] - 0.2, 0, 1))
+    assert check_inpainter(get_inpainter("brighten"))
+
+
+@pytest.mark.parametrize("options", [{"amount": 2.0}, {"region": "hand"}])
+def test_brighten_refuses_bad_options(options):
+    with pytest.raises(InvalidInputError, match="brighten"):
+        get_inpainter("brighten", **options)

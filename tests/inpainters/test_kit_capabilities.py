@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 import pytest
 
-from radinpaint import Built, Capabilities, build_backend
+from radinpaint import SAFE_DEFAULTS, Built, Capabilities, build_backend
 from radinpaint.inpainters.base import PerImageInpainter, finish_result, unchanged_result
 from radinpaint.records import Case, Predictions
 from radinpaint.testing import (
@@ -119,6 +119,57 @@ def test_declared_secret_options_and_url_credentials_are_caught():
         check_inpainter(RecordsUrlCredentials())
 
 
+@attrs.define
+class WholeRedraw:
+    """Redraws every image whole, whatever the mask (an empty one too), used as it is."""
+
+    name = "whole-redraw"
+    empty_flag: bool = False  # a broken variant: it still says "empty-mask"
+
+    def inpaint(self, requests):
+        out = []
+        for r in requests:
+            px = np.clip(r.image.pixels + 0.1, 0.0, 1.0).astype(np.float32)
+            flags = ("empty-mask",) if self.empty_flag and r.mask.is_empty else ()
+            out.append(
+                finish_result(r, px, backend=self.name, options={}, compositing="raw", flags=flags)
+            )
+        return out
+
+
+WHOLE = Capabilities(deterministic=True, edits_whole_image=True)
+
+
+def test_a_backend_that_edits_an_empty_mask_must_declare_it():
+    with pytest.raises(AssertionError, match="empty mask returns the input unchanged"):
+        check_inpainter(WholeRedraw(), capabilities=Capabilities(deterministic=True))
+    with pytest.raises(AssertionError, match="empty mask returns the input unchanged"):
+        check_inpainter(WholeRedraw())  # declares nothing: the safe defaults
+
+
+def test_a_declared_whole_image_editor_passes_without_the_empty_mask_rule():
+    ran = check_inpainter(WholeRedraw(), capabilities=WHOLE)
+    assert "empty-mask-edited" in ran and "empty-mask" not in ran
+    assert "deterministic-claim" in ran
+    assert "empty-mask" in check_inpainter(Flat(), capabilities=DETERMINISTIC)
+
+
+def test_a_whole_image_editor_never_flags_its_edit_empty_mask():
+    with pytest.raises(AssertionError, match=r"edits_whole_image=True.*'empty-mask'") as info:
+        check_inpainter(WholeRedraw(empty_flag=True), capabilities=WHOLE)
+    assert "'whole-redraw'" in str(info.value)
+    # a backend that declares it but returns an empty mask's input unchanged is caught too
+    with pytest.raises(AssertionError, match="edits_whole_image"):
+        check_inpainter(Flat(), capabilities=WHOLE)
+
+
+def test_edits_whole_image_is_declared_and_recorded():
+    assert not SAFE_DEFAULTS.edits_whole_image
+    assert SAFE_DEFAULTS.to_dict()["edits_whole_image"] is False
+    assert WHOLE.to_dict()["edits_whole_image"] is True
+    assert attrs.evolve(WHOLE, edits_whole_image=False) != WHOLE
+
+
 OFFLINE_INPAINTERS = {
     "identity": {},
     "resample": {"size": 32},
@@ -136,6 +187,7 @@ def test_every_offline_builtin_inpainter_passes_the_kit_with_its_declaration(nam
     assert {"capabilities-valid", "fingerprint-stable", "no-secret-options"} <= set(ran)
     assert ("deterministic-claim" in ran) == built.capabilities.deterministic
     assert built.capabilities.deterministic  # every one of them claims it: checked above
+    assert "empty-mask" in ran and not built.capabilities.edits_whole_image
 
 
 @attrs.define

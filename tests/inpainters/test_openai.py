@@ -232,9 +232,96 @@ def test_estimate_and_dry_run_send_nothing(server, capsys):
 
 def test_empty_mask_returns_the_input_without_a_call(server):
     image = radiograph((64, 64))
-    results = backend(server).inpaint(variants(image, Mask.empty(image.shape), k=2))
-    assert server.requests_total == 0
+    inp = backend(server)
+    assert not inp.capabilities().edits_whole_image
+    reqs = variants(image, Mask.empty(image.shape), k=2)
+    assert (inp.estimate(reqs).calls, inp.estimate(reqs).images) == (0, 0)
+    results = inp.inpaint(reqs)
+    assert server.requests_total == 0 and server.images_generated == 0
     assert all(r.flags == ("empty-mask",) and r.image is image for r in results)
+    assert inp.spent_images == 0
+
+
+def test_study_preset_sends_an_empty_mask_like_any_other(server):
+    # the study sent every radiograph: an image on which the mask provider found nothing
+    # is redrawn whole like the others, not returned unchanged
+    image = radiograph((64, 48), 12)
+    marked = radiograph((64, 48), 12, seed=3)
+    inp = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
+    caps = inp.capabilities()
+    assert caps.edits_whole_image and caps.to_dict()["edits_whole_image"] is True
+    reqs = [
+        *variants(image, Mask.empty(image.shape), case_id="blank"),
+        *variants(marked, box_mask(marked.shape, (5, 15, 5, 15)), case_id="marked"),
+    ]
+    estimate = inp.estimate(reqs)
+    assert (estimate.calls, estimate.images) == (2, 6)  # the empty mask is counted
+
+    results = inp.inpaint(reqs)
+    # the server's own books: it generated the blank case's three images too
+    assert len(server.generated) == 2 and server.images_generated == 6
+    assert all((e.mask_alpha == 255).all() for e in server.edits)  # no mask sent, as always
+    assert inp.spent_images == 6
+    for r in results:
+        assert not isinstance(r, InpaintFailure)
+        assert "empty-mask" not in r.flags
+        assert {"squash", "whole-image-redrawn"} <= set(r.flags)
+        assert r.compositing == "raw" and r.cost_usd > 0
+    blank = [r for r in results if r.case_id == "blank"]
+    assert len(blank) == 3
+    assert all(not np.array_equal(r.image.pixels, image.pixels) for r in blank)
+    assert all(r.image.shape == image.shape and r.image.bit_depth == 12 for r in blank)
+
+
+def test_study_preset_dry_run_counts_an_empty_mask(server, capsys):
+    image = radiograph((64, 48))
+    inp = backend(server, preset="study", model="gpt-image-1.5", dry_run=True)
+    dry = inp.inpaint(variants(image, Mask.empty(image.shape)))
+    assert server.requests_total == 0
+    assert "1 call(s), 3 image(s)" in capsys.readouterr().err
+    assert all(r.flags == ("dry-run",) for r in dry)
+
+
+def test_study_preset_through_the_cache_sends_an_empty_mask_once(server, tmp_path):
+    image = radiograph((64, 48))
+    inp = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
+    reqs = variants(image, Mask.empty(image.shape))
+    cache = ResultCache(tmp_path / "cache")
+    first = inpaint_cached(inp, reqs, cache)
+    assert server.images_generated == 3
+    assert all("empty-mask" not in r.flags for r in first)
+    again = inpaint_cached(inp, reqs, cache)
+    assert server.images_generated == 3  # served from the cache, never paid twice
+    assert all("empty-mask" not in r.flags for r in again)
+
+
+def test_a_stored_empty_mask_shortcut_is_no_answer_for_the_study_preset(server, tmp_path):
+    # an entry stored when the study preset still returned empty masks unchanged (nothing
+    # was paid for it) must not stand in for the edit the study made
+    from radinpaint.inpaint_calls import InpaintCalls
+    from radinpaint.inpainters.base import unchanged_result
+    from radinpaint.registry import capabilities_of
+
+    image = radiograph((64, 48))
+    inp = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
+    reqs = variants(image, Mask.empty(image.shape))
+    cache = ResultCache(tmp_path / "cache")
+    calls = InpaintCalls(inp, capabilities_of("inpainter", inp), cache, {})
+    for r in reqs:
+        cache.put(calls.key(r), unchanged_result(r, inp.name, inp.options(), "empty-mask"))
+    results = inpaint_cached(inp, reqs, cache)
+    assert server.images_generated == 3
+    assert all("empty-mask" not in r.flags for r in results)
+
+
+def test_study_preset_with_paste_back_keeps_the_empty_mask_shortcut(server):
+    # pasting the original back over an empty mask would pay for the input itself
+    image = radiograph((64, 48))
+    inp = backend(server, preset="study", model="gpt-image-1.5", compositing="paste-back")
+    assert not inp.capabilities().edits_whole_image
+    results = inp.inpaint(variants(image, Mask.empty(image.shape)))
+    assert server.requests_total == 0 and server.images_generated == 0
+    assert all(r.flags == ("empty-mask",) for r in results)
 
 
 @pytest.mark.parametrize("bit_depth", [8, 12, 16])
@@ -269,8 +356,15 @@ def test_conformance_kit(server):
 
     ran = check_inpainter(backend(server, size="256x256"), paste_back=True)
     assert "outside-mask-exact" in ran and "seed-replay" in ran
+    assert "empty-mask" in ran and "empty-mask-edited" not in ran
     study = backend(server, preset="study", model="gpt-image-1.5", size="256x256")
-    assert "record" in check_inpainter(study, paste_back=False)
+    server.reset()
+    ran = check_inpainter(study, paste_back=False)
+    # the study preset declares edits_whole_image: the kit's empty-mask request was sent
+    # and edited (not flagged "empty-mask") rather than returned unchanged
+    assert "record" in ran and "empty-mask-edited" in ran and "empty-mask" not in ran
+    blank = [g for g in server.generated if g["n"] >= 1]
+    assert server.images_generated >= 1 and blank
 
 
 def test_sdk_environment_configuration_is_honoured(server, monkeypatch):
@@ -292,3 +386,8 @@ def test_study_results_record_the_squash(server):
         assert res.placement is not None
         assert (res.placement.mode, res.placement.backend_shape) == ("squash", (256, 256))
         assert res.placement.resamples and res.image.shape == (48, 64)
+        # the squashed square as the service returned it is kept: the study scored it
+        assert res.returned is not None and res.returned.shape == (256, 256)
+        np.testing.assert_allclose(
+            res.placement.from_backend(res.returned.pixels), res.image.pixels, atol=1e-6
+        )

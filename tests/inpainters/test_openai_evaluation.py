@@ -3,9 +3,12 @@ and a rerun over the same cache sends nothing."""
 
 from __future__ import annotations
 
+import attrs
+
 from radinpaint.datasets.phantom import PhantomDataset
 from radinpaint.evaluation import Evaluation, SerialExecutor
 from radinpaint.evaluation.specs import BackendSpec
+from radinpaint.records import Mask
 
 from .fake_openai_server import FakeOpenAI, serve
 
@@ -44,3 +47,42 @@ def test_evaluation_writes_no_key_and_reruns_from_the_cache(tmp_path):
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) > 10
     assert not [p for p in files if KEY.encode() in p.read_bytes()]
+
+
+def test_study_preset_evaluation_sends_a_case_whose_mask_is_empty(tmp_path):
+    """The evaluation hands an empty-mask case to the backend; the study preset sends it."""
+    cases = list(PhantomDataset(2, size=96, seed=3))
+    blank = attrs.evolve(
+        cases[1], id=f"{cases[1].id}-blank", artifact_mask=Mask.empty(cases[1].image.shape)
+    )
+    with serve(FakeOpenAI()) as server:
+        spec = BackendSpec(
+            "openai",
+            {
+                "preset": "study",
+                "model": "gpt-image-1.5",
+                "base_url": server.base_url,
+                "api_key": KEY,
+                "allow_external_upload": True,
+                "size": "256x256",
+            },
+            label="openai-study",
+        )
+        result = Evaluation(
+            [cases[0], blank],
+            inpainters=[spec],
+            predictors=["phantom-ensemble"],
+            variants=2,
+            cache_dir=tmp_path / "cache",
+            executor=SerialExecutor(),
+            progress=False,
+        ).run()
+        # the server's own books: both cases' two variants were generated, the blank too
+        assert server.images_generated == 4 and len(server.generated) == 2
+
+    table = result.table[result.table["view"] == "total"]
+    assert table["error"].isna().all(), table["error"].dropna().unique()
+    rows = table[table["case_id"] == blank.id]
+    assert len(rows) > 0
+    assert not rows["inpaint_flags"].str.contains("empty-mask").any()
+    assert rows["inpaint_flags"].str.contains("whole-image-redrawn").all()

@@ -1,8 +1,10 @@
 """``radinpaint bench``: the bundled bone-age study, offline, on phantoms or on real data.
 
-Default: 200 phantoms (512 x 512), 3 variants, ground-truth masks, the backends
-``identity``, ``resample``, ``telea``, ``navier-stokes``, ``biharmonic``, ``gan`` (pasting
-back) and ``gan-raw`` (the GAN's whole redrawn image), plus ``diffusers`` when a model is
+Default: 200 phantoms (512 pixels high, RSNA-like aspect ratios), 3 variants, ground-truth
+masks, the backends ``identity``, ``resample`` (squash to 1024x1024 and back),
+``study-geometry`` (the same squash, scored as the study's predictors read it, never
+restored), ``telea``, ``navier-stokes``, ``biharmonic``, ``gan`` (pasting back) and
+``gan-raw`` (the GAN's whole redrawn image), plus ``diffusers`` when a model is
 given (``--diffusers-model`` or ``RADINPAINT_DIFFUSERS_MODEL``) and ``openai`` when asked for
 (``--openai``) with a key and the upload opt-in; the shipped ``phantom-ensemble`` predictor.
 
@@ -26,6 +28,7 @@ from .run import add_common, data_spec, finish, split_list
 DEFAULT_BACKENDS: tuple[str, ...] = (
     "identity",
     "resample",
+    "study-geometry=resample:restore=false",
     "telea",
     "navier-stokes",
     "biharmonic",
@@ -47,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--n", type=int, default=200, help="cases (default 200)")
     parser.add_argument("--variants", type=int, default=3, help="variants per case (3)")
-    parser.add_argument("--size", type=int, default=512, help="phantom side in pixels (512)")
+    parser.add_argument("--size", type=int, default=512, help="phantom height in pixels (512)")
     parser.add_argument("--seed", type=int, default=0, help="dataset and inpainting seed")
     parser.add_argument("--backends", default=None,
                         help="comma list of backend specs (default: the bundled set)")  # fmt: skip
@@ -174,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
         "variants": args.variants,
         "seed": args.seed,
         "preset": args.preset or "recommended",
+        "geometry": args.geometry,
         "n_resamples": args.n_resamples,
         "workers": args.workers or 2,
         "cache_dir": str(cache),

@@ -56,6 +56,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         help="cache folder (default OUT/cache); reruns reuse it")  # fmt: skip
     parser.add_argument("--preset", choices=["study", "recommended"], default=None,
                         help="analysis protocol (default: recommended)")  # fmt: skip
+    parser.add_argument("--geometry", choices=["restored", "as-returned"], default=None,
+                        help="score outputs resized back to the original's shape, or as "
+                        "the backend returned them (default: the preset's; study: "
+                        "as-returned)")  # fmt: skip
     parser.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples")
     parser.add_argument("--workers", type=int, default=None, help="threads for backends")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "prompt": args.prompt,
         "preset": args.preset,
+        "geometry": args.geometry,
         "n_resamples": args.n_resamples,
         "workers": args.workers,
         "cache_dir": str(args.cache or config.get("cache_dir") or args.out / "cache"),

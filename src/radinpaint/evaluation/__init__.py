@@ -10,10 +10,18 @@ See ``docs/evaluation.md``.
 
 from __future__ import annotations
 
+from .attribution import (
+    FACTORS,
+    VIEW_FACTORS,
+    decomposition_table,
+    effect_summary,
+    summary_paragraph,
+    views_table,
+)
 from .backends import predictor_fingerprint
 from .config import dataset_from_config, evaluation_from_config
 from .core import TABLE_COLUMNS, Evaluation, case_seed
-from .decomposition import VIEWS, Decomposed, decompose, decomposition_table, effect_summary
+from .decomposition import FRAMES, VIEWS, Decomposed, decompose
 from .executor import Executor, LocalExecutor, SerialExecutor
 from .predcache import PredictionCache
 from .presets import PRESETS, Preset, get_preset
@@ -22,10 +30,13 @@ from .schema import TABLE_SCHEMA, TableColumn
 from .specs import BackendSpec
 
 __all__ = [
+    "FACTORS",
+    "FRAMES",
     "PRESETS",
     "TABLE_COLUMNS",
     "TABLE_SCHEMA",
     "VIEWS",
+    "VIEW_FACTORS",
     "BackendSpec",
     "Decomposed",
     "Evaluation",
@@ -44,4 +55,6 @@ __all__ = [
     "evaluation_from_config",
     "get_preset",
     "predictor_fingerprint",
+    "summary_paragraph",
+    "views_table",
 ]

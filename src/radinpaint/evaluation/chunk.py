@@ -30,6 +30,7 @@ class Output:
         cached: the result came from the cache.
         view_hashes: content hash of each view image (``total``, ``in_mask``, ...).
         collapse: which views coincide (see :mod:`.decomposition`).
+        frame: where the views were scored: ``"restored"`` or ``"as-returned"``.
     """
 
     result: InpaintResult | None = None
@@ -37,6 +38,7 @@ class Output:
     cached: bool = False
     view_hashes: dict[str, str] = attrs.field(factory=dict)
     collapse: str = ""
+    frame: str = ""
 
 
 @attrs.define(eq=False)

@@ -41,7 +41,7 @@ from ..errors import InvalidInputError
 from ..metrics.tables import TABLE_COLUMNS
 from ..records import Case
 from ..seeds import derive_seed
-from .decomposition import VIEWS
+from .decomposition import FRAMES, VIEWS
 from .executor import Executor, LocalExecutor
 from .presets import Preset, get_preset
 from .specs import BackendSpec, parse_specs
@@ -88,6 +88,11 @@ class Evaluation:
         executor: runs calls (default :class:`LocalExecutor` with up to 8 threads; each
             backend gets at most its declared ``max_concurrency`` of them).
         views: the decomposition views scored (``"total"`` always).
+        geometry: how outputs are scored: ``"restored"`` (resized back to the original's
+            shape) or ``"as-returned"`` (as the backend returned a whole image at another
+            size, e.g. the study's squashed 1024x1024 outputs, never restored); ``None``:
+            the preset's (the study preset: as returned; recommended: restored). Outputs
+            of a region, or at the image's own size, are scored placed back either way.
         chunk_size: cases held in memory at once.
         inpaint_batch_size: requests per inpainting call (default: the backend's declared
             ``batch_size``); the variants of a case stay in one call.
@@ -125,6 +130,7 @@ class Evaluation:
     )
     executor: Executor = attrs.field(factory=LocalExecutor)
     views: tuple[str, ...] = attrs.field(default=VIEWS, converter=tuple)
+    geometry: str | None = None
     chunk_size: int = attrs.field(default=16, validator=_positive)
     inpaint_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     predict_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
@@ -142,6 +148,17 @@ class Evaluation:
             raise InvalidInputError(
                 f"views must include 'total' and come from {VIEWS}, got {self.views}"
             )
+        if self.geometry is not None and self.geometry not in FRAMES:
+            raise InvalidInputError(
+                f"unknown geometry {self.geometry!r}",
+                available=list(FRAMES),
+                fix="use 'restored' (resized back) or 'as-returned' (as the study scored them)",
+            )
+
+    @property
+    def scoring_frame(self) -> str:
+        """The frame outputs are scored in: :attr:`geometry`, else the preset's."""
+        return self.geometry if self.geometry is not None else self.preset.geometry
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **overrides: Any) -> Evaluation:

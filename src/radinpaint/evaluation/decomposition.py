@@ -1,37 +1,62 @@
 """Effect decomposition: which part of an output changes what a model reads.
 
-For an output ``O`` of an original ``X`` with artifact mask ``M`` four images are scored:
+Three factors turn an original ``X`` with artifact mask ``M`` into the scored output ``O``:
 
-- ``X`` (the reference, the ``orig_*`` columns of every row),
-- ``O`` (view ``"total"``),
-- ``X`` outside ``M`` + ``O`` inside ``M`` (view ``"in-mask"``: the new content only),
-- ``O`` outside ``M`` + ``X`` inside ``M`` (view ``"out-of-mask"``: the drift elsewhere only),
+- **geometry**: the backend's own placement round trip (resize or squash to its size,
+  8-bit when its input was 8-bit, and back, composited as the backend composites), done
+  to ``X`` with no edit. Exactly absent for a backend that never resamples nor quantizes.
+- **redraw**: what the edit changed outside ``M``.
+- **content**: what the edit put inside ``M``.
 
-and the ``resample`` control (its own inpainter rows) measures the geometry change alone.
+Each view is the original with a subset of the factors applied (``VIEW_FACTORS``):
+``geometry`` ({geometry}), ``out-of-mask`` ({redraw}), ``in-mask`` ({content}), ``edit``
+({redraw, content}), ``geometry+out-of-mask``, ``geometry+in-mask`` and ``total`` (all
+three, the output itself). With ``G`` the geometry image and ``D = O - G`` the edit, the
+views with geometry are composites of ``G`` and ``O`` split by the mask, and the views
+without it add the edit's change to the untouched original, ``X + D`` inside or outside the
+mask. The attribution over these views (:mod:`.attribution`) then adds up.
 
-Views often collapse, and then need no prediction of their own: a paste-back output equals
-``X`` outside ``M``, so its in-mask view *is* the output and its out-of-mask view *is* the
-original. :func:`decompose` detects this by exact pixel equality and returns aliases instead
-of images; the evaluation then reuses the existing prediction.
+Frames: outputs are scored either restored to the original's shape (``"restored"``) or as
+the backend returned them (``"as-returned"``: e.g. the study's squashed 1024x1024 images,
+never resized back), when the backend returned a whole image at another size
+(:attr:`~radinpaint.records.InpaintResult.returned`). In the returned frame the geometry
+image is ``X`` placed into the backend's frame, and the mask is moved along.
+
+Views often coincide and then need no prediction of their own: without geometry the
+geometry views are the views without it, and a paste-back output equals ``X`` outside
+``M``. :func:`decompose` returns aliases for those instead of images; views that are equal
+for other reasons share their prediction anyway (images are predicted by content hash).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
-import pandas as pd
 
 from ..errors import InvalidInputError
-from ..metrics import stats
-from ..records import Mask, Radiograph
+from ..records import InpaintResult, Mask, Radiograph
+from .attribution import VIEW_FACTORS
 
-__all__ = ["VIEWS", "Decomposed", "decompose", "decomposition_table", "effect_summary"]
+if TYPE_CHECKING:
+    from ..inpainters.geometry import Placement
 
-VIEWS: tuple[str, ...] = ("total", "in-mask", "out-of-mask")
+__all__ = ["FRAMES", "VIEWS", "Decomposed", "decompose", "geometry_image", "scored_image"]
+
+VIEWS: tuple[str, ...] = tuple(VIEW_FACTORS)
 """The views of an output scored against the original (see the module docs)."""
+
+FRAMES: tuple[str, ...] = ("restored", "as-returned")
+"""How outputs are scored: restored to the original's shape, or as the backend returned them."""
+
+_NO_GEOMETRY = {
+    "geometry": "original",
+    "edit": "total",
+    "geometry+in-mask": "in-mask",
+    "geometry+out-of-mask": "out-of-mask",
+}
 
 
 @attrs.frozen(eq=False)
@@ -40,188 +65,201 @@ class Decomposed:
 
     Attributes:
         images: view -> image, for views that need their own prediction.
-        aliases: view -> ``"original"`` or ``"total"``, for views equal to one of those.
-        collapse: why views collapsed: ``"unchanged"`` (output equals original),
+        aliases: view -> ``"original"`` or a view of ``images``, for views equal to it.
+        collapse: why views coincide: ``"unchanged"`` (output equals original),
             ``"paste-back"`` (equal outside the mask), ``"outside-only"`` (equal inside the
-            mask) or ``"none"``.
+            mask), ``"geometry-only"`` (the output is the geometry round trip itself) or
+            ``"none"``.
+        frame: ``"restored"`` or ``"as-returned"``: the frame the views are in.
     """
 
     images: dict[str, Radiograph]
     aliases: dict[str, str]
     collapse: str
+    frame: str = "restored"
+
+
+def _check_frame(frame: str) -> str:
+    if frame not in FRAMES:
+        raise InvalidInputError(
+            f"unknown geometry {frame!r}",
+            available=list(FRAMES),
+            fix="use 'restored' or 'as-returned'",
+        )
+    return frame
+
+
+def _roundtrip_bits(result: InpaintResult) -> int | None:
+    """The bit depth the backend's input was rounded to (flag ``"<n>-bit-roundtrip"``)."""
+    for flag in result.flags:
+        head, sep, tail = flag.partition("-bit-roundtrip")
+        if sep and not tail and head.isdigit():
+            return int(head)
+    return None
+
+
+def _has_geometry(result: InpaintResult) -> bool:
+    p = result.placement
+    return p is not None and (p.resamples or _roundtrip_bits(result) is not None)
+
+
+def scores_returned(result: InpaintResult, frame: str = "restored") -> bool:
+    """Whether ``result`` is scored in the backend's frame: it has a returned image and
+    the evaluation scores ``"as-returned"`` (or the result itself asks to be, with the flag
+    ``"as-returned"``, as ``resample:restore=false`` does)."""
+    wanted = _check_frame(frame) == "as-returned" or "as-returned" in result.flags
+    return wanted and result.returned is not None
+
+
+def scored_image(result: InpaintResult, frame: str = "restored") -> Radiograph:
+    """The image of ``result`` that is scored in ``frame``.
+
+    ``"as-returned"`` gives :attr:`~radinpaint.records.InpaintResult.returned` when the
+    backend returned a whole image at another size, else the (restored) image, which is then
+    what it returned, placed back.
+    """
+    if scores_returned(result, frame) and result.returned is not None:
+        return result.returned
+    return result.image
+
+
+def _round_trip(placement: Placement, pixels: np.ndarray, bits: int | None) -> np.ndarray:
+    from ..inpainters.compositing import quantize
+
+    moved = placement.to_backend(pixels)
+    return moved if bits is None else quantize(moved, bits)
+
+
+def geometry_image(
+    original: Radiograph, result: InpaintResult, mask: Mask, frame: str = "restored"
+) -> Radiograph | None:
+    """``original`` put through ``result``'s geometry with no edit, in ``frame``; None when
+    the backend neither resampled nor quantized (its geometry is exactly nothing).
+
+    Restored: placed as the backend placed it, rounded as its input was, brought back and
+    composited as the result was (paste-back keeps the original outside the mask). As
+    returned: the backend-frame image it was sent.
+    """
+    if not _has_geometry(result):
+        return None
+    placement = result.placement
+    assert placement is not None
+    sent = _round_trip(placement, original.pixels, _roundtrip_bits(result))
+    if scores_returned(result, frame) and result.returned is not None:
+        return result.returned.with_pixels(sent, clip=True)
+    return _placed_back(original, result, mask, sent)
+
+
+def _restored_geometry(original: Radiograph, result: InpaintResult, mask: Mask) -> Radiograph:
+    placement = result.placement
+    assert placement is not None
+    sent = _round_trip(placement, original.pixels, _roundtrip_bits(result))
+    return _placed_back(original, result, mask, sent)
+
+
+def _placed_back(
+    original: Radiograph, result: InpaintResult, mask: Mask, sent: np.ndarray
+) -> Radiograph:
+    """The backend-frame ``sent`` brought back and composited as ``result`` was."""
+    from ..inpainters.compositing import composite
+
+    placement = result.placement
+    assert placement is not None
+    back = placement.from_backend(sent, base=original.pixels)
+    if result.compositing is None:
+        return original.with_pixels(back, clip=True)
+    feather = int(result.options.get("feather", 4))
+    return composite(original, back, mask, result.compositing, feather=feather)
+
+
+def _without_geometry(original: Radiograph, output: Radiograph, mask: Mask) -> Decomposed:
+    """Every view of an output whose backend has no geometry (views compose X and O)."""
+    x, o, m = original.pixels, output.pixels, mask.array
+    same_out = bool(np.array_equal(o[~m], x[~m]))
+    same_in = bool(np.array_equal(o[m], x[m]))
+    if same_out and same_in:
+        return Decomposed({}, dict.fromkeys(VIEWS, "original"), "unchanged")
+    images: dict[str, Radiograph] = {"total": output}
+    aliases: dict[str, str] = {}
+    if same_out:
+        collapse = "paste-back"
+        aliases = {"in-mask": "total", "out-of-mask": "original"}
+    elif same_in:
+        collapse = "outside-only"
+        aliases = {"in-mask": "original", "out-of-mask": "total"}
+    else:
+        collapse = "none"
+        images["in-mask"] = output.with_pixels(np.where(m, o, x))
+        images["out-of-mask"] = output.with_pixels(np.where(m, x, o))
+    for view, target in _NO_GEOMETRY.items():
+        aliases[view] = aliases.get(target, target)
+    return Decomposed(images, aliases, collapse)
+
+
+def _select(d: Decomposed, views: Sequence[str]) -> Decomposed:
+    """``d`` with only ``views``; an alias of a view left out gets that view's image."""
+    images = {v: img for v, img in d.images.items() if v in views}
+    aliases: dict[str, str] = {}
+    for view, target in d.aliases.items():
+        if view not in views:
+            continue
+        if target == "original" or target in views:
+            aliases[view] = target
+        else:
+            images[view] = d.images[target]
+    return Decomposed(images, aliases, d.collapse, d.frame)
 
 
 def decompose(
-    original: Radiograph, output: Radiograph, mask: Mask, *, views: Sequence[str] = VIEWS
+    original: Radiograph,
+    result: InpaintResult | Radiograph,
+    mask: Mask,
+    *,
+    views: Sequence[str] = VIEWS,
+    frame: str = "restored",
 ) -> Decomposed:
-    """Build the requested views of ``output`` (see the module docs), aliasing equal ones."""
+    """Build the requested views of ``result`` (see the module docs), aliasing equal ones.
+
+    Args:
+        original: the case's image.
+        result: the backend's result (a bare output image is taken as a result with no
+            geometry).
+        mask: the artifact mask that splits redraw from content.
+        views: which views to build (``"total"`` always).
+        frame: ``"restored"`` or ``"as-returned"`` (see :data:`FRAMES`).
+    """
     if "total" not in views or not set(views) <= set(VIEWS):
         raise InvalidInputError(
             f"views must include 'total' and come from {VIEWS}, got {tuple(views)}"
         )
-    x, o, m = original.pixels, output.pixels, mask.array
-    same_out = bool(np.array_equal(o[~m], x[~m]))
-    same_in = bool(np.array_equal(o[m], x[m]))
-    images: dict[str, Radiograph] = {}
-    aliases: dict[str, str] = {}
-    if same_out and same_in:
-        collapse = "unchanged"
-        aliases = dict.fromkeys(views, "original")
-    elif same_out:
-        collapse = "paste-back"
-        table = {"total": "image", "in-mask": "total", "out-of-mask": "original"}
-    elif same_in:
-        collapse = "outside-only"
-        table = {"total": "image", "in-mask": "original", "out-of-mask": "total"}
+    _check_frame(frame)
+    if isinstance(result, Radiograph):
+        return _select(_without_geometry(original, result, mask), views)
+    geometry = geometry_image(original, result, mask, frame)
+    if geometry is None:
+        return _select(_without_geometry(original, result.image, mask), views)
+    returned = scores_returned(result, frame)
+    scored = scored_image(result, frame)
+    placement = result.placement
+    assert placement is not None
+    scored_mask = placement.mask_to_backend(mask) if returned else mask.array
+    g, o = geometry.pixels, scored.pixels
+    if returned:
+        restored_g = _restored_geometry(original, result, mask)
+        edit = result.image.pixels - restored_g.pixels
     else:
-        collapse = "none"
-        table = {"total": "image", "in-mask": "compose", "out-of-mask": "compose"}
-    if collapse != "unchanged":
-        for view in views:
-            how = table[view]
-            if how == "image":
-                images[view] = output
-            elif how == "compose":
-                pixels = np.where(m, o, x) if view == "in-mask" else np.where(m, x, o)
-                images[view] = output.with_pixels(pixels)
-            else:
-                aliases[view] = how
-    return Decomposed(images, aliases, collapse)
-
-
-def _auc(truth: np.ndarray, score: np.ndarray) -> float:
-    truth, score = stats.complete(truth, score)
-    return float(stats.auc(truth >= 0.5, score))
-
-
-def _mae(truth: np.ndarray, pred: np.ndarray) -> float:
-    truth, pred = stats.complete(truth, pred)
-    return float(stats.mae(truth, pred))
-
-
-def _aggregate_variants(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per predictor x inpainter x view x case: the mean over its variants.
-
-    :func:`radinpaint.metrics.stats.case_means`, as the metric plugins average variants.
-    """
-    cols = ["true_bone_age", "true_male", "pred_bone_age", "pred_p_male"]
-    cols += ["orig_pred_bone_age", "orig_pred_p_male"]
-    return stats.case_means(rows, ["predictor", "inpainter", "view", "case_id"], cols, sort=False)
-
-
-def effect_summary(rows: pd.DataFrame) -> dict[str, float]:
-    """Headline effect of one group of rows (one predictor x inpainter x view).
-
-    Returns MAE and AUC on the view and on the originals, their differences, the mean
-    signed and absolute bone-age shift against the original's prediction, the mean signed
-    shift of P(male) and the rate of sex flips (threshold 0.5). Cases are scored in
-    ``case_id`` order, as the metric plugins score them, with the statistics of
-    :mod:`radinpaint.metrics.stats`, so the same rows give the same numbers here and in
-    the metrics.
-    """
-    if "case_id" in rows.columns:
-        rows = rows.sort_values("case_id", kind="stable")
-    truth_ba = rows["true_bone_age"].to_numpy(float)
-    truth_m = rows["true_male"].to_numpy(float)
-    ba, oba = rows["pred_bone_age"].to_numpy(float), rows["orig_pred_bone_age"].to_numpy(float)
-    pm, opm = rows["pred_p_male"].to_numpy(float), rows["orig_pred_p_male"].to_numpy(float)
-    mae, omae = _mae(truth_ba, ba), _mae(truth_ba, oba)
-    auc, oauc = _auc(truth_m, pm), _auc(truth_m, opm)
-    flips = (pm >= 0.5) != (opm >= 0.5)
-    flips = np.where(np.isnan(pm) | np.isnan(opm), np.nan, flips.astype(float))
-    return {
-        "n": len(rows),
-        "mae": mae,
-        "orig_mae": omae,
-        "delta_mae": mae - omae,
-        "auc": auc,
-        "orig_auc": oauc,
-        "delta_auc": auc - oauc,
-        "mean_shift": stats.finite_mean(ba - oba),
-        "mean_abs_shift": stats.finite_mean(np.abs(ba - oba)),
-        "mean_p_male_shift": stats.finite_mean(pm - opm),
-        "flip_rate": stats.finite_mean(flips),
+        edit = o - g
+    x, m = original.pixels, mask.array
+    edited = np.clip(x + edit, 0.0, 1.0).astype(np.float32)
+    candidates = {
+        "total": lambda: scored,
+        "geometry": lambda: geometry,
+        "geometry+out-of-mask": lambda: scored.with_pixels(np.where(scored_mask, g, o)),
+        "geometry+in-mask": lambda: scored.with_pixels(np.where(scored_mask, o, g)),
+        "edit": lambda: original.with_pixels(edited),
+        "out-of-mask": lambda: original.with_pixels(np.where(m, x, edited)),
+        "in-mask": lambda: original.with_pixels(np.where(m, edited, x)),
     }
-
-
-def _clean(value: float) -> float:
-    """Round floating-point residue (|x| < 1e-9) to exactly 0."""
-    return 0.0 if not math.isnan(value) and abs(value) < 1e-9 else value
-
-
-def _share(part: float, whole: float) -> float:
-    if math.isnan(part) or math.isnan(whole) or abs(whole) < 1e-9:
-        return math.nan
-    return 0.0 if abs(part) < 1e-12 else part / whole
-
-
-def decomposition_table(
-    table: pd.DataFrame,
-    *,
-    aggregate_variants: bool = True,
-    geometry_control: str | None = "resample",
-) -> pd.DataFrame:
-    """How much of each inpainter's effect each part explains.
-
-    One row per predictor x inpainter x part, where part is a view (``total``, ``in-mask``,
-    ``out-of-mask``), ``interaction`` (total minus the two parts) or ``geometry`` (the
-    ``geometry_control`` inpainter's total effect, when it was run). ``share_mae`` and
-    ``share_auc`` are the part's change divided by the total change (NaN when the total is
-    zero), e.g. ``share_mae = delta_mae(view) / delta_mae(total)``; ``share_shift`` does the
-    same for the mean absolute shift of the bone-age prediction.
-
-    Args:
-        table: the evaluation's tidy table (rows with an ``error`` are ignored).
-        aggregate_variants: average the variants of a case before scoring (the study's
-            protocol) instead of scoring each variant as its own row.
-        geometry_control: the inpainter whose total effect is the geometry part.
-    """
-    ok = table
-    if "error" in ok.columns:
-        ok = ok[ok["error"].isna() | (ok["error"] == "")]
-    if ok.empty:
-        return pd.DataFrame()
-    if aggregate_variants:
-        ok = _aggregate_variants(ok)
-    out: list[dict[str, object]] = []
-    geometry: dict[str, dict[str, float]] = {}
-    if geometry_control is not None:
-        for pred, rows in ok[
-            (ok["inpainter"] == geometry_control) & (ok["view"] == "total")
-        ].groupby("predictor"):
-            geometry[str(pred)] = effect_summary(rows)
-    for (pred, inp), group in ok.groupby(["predictor", "inpainter"], sort=False):
-        by_view = {v: effect_summary(r) for v, r in group.groupby("view")}
-        total = by_view.get("total")
-        if total is None:
-            continue
-        parts = dict(by_view)
-        if "in-mask" in by_view and "out-of-mask" in by_view:
-            parts["interaction"] = {
-                k: _clean(total[k] - by_view["in-mask"][k] - by_view["out-of-mask"][k])
-                for k in ("delta_mae", "delta_auc", "mean_abs_shift")
-            }
-        if str(pred) in geometry and inp != geometry_control:
-            parts["geometry"] = geometry[str(pred)]
-        for part, s in parts.items():
-            out.append(
-                {
-                    "predictor": pred,
-                    "inpainter": inp,
-                    "part": part,
-                    "n": s.get("n", math.nan),
-                    "mae": s.get("mae", math.nan),
-                    "delta_mae": s["delta_mae"],
-                    "share_mae": _share(s["delta_mae"], total["delta_mae"]),
-                    "auc": s.get("auc", math.nan),
-                    "delta_auc": s["delta_auc"],
-                    "share_auc": _share(s["delta_auc"], total["delta_auc"]),
-                    "mean_abs_shift": s["mean_abs_shift"],
-                    "share_shift": _share(s["mean_abs_shift"], total["mean_abs_shift"]),
-                    "flip_rate": s.get("flip_rate", math.nan),
-                }
-            )
-    order = {p: i for i, p in enumerate([*VIEWS, "interaction", "geometry"])}
-    df = pd.DataFrame(out)
-    df["_o"] = df["part"].map(order)
-    return df.sort_values(["predictor", "inpainter", "_o"], kind="stable").drop(columns="_o")
+    images = {view: make() for view, make in candidates.items() if view in views}
+    collapse = "geometry-only" if np.array_equal(o, g) else "none"
+    return Decomposed(images, {}, collapse, "as-returned" if returned else "restored")

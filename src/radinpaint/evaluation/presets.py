@@ -4,15 +4,18 @@
     The reference study's protocol, exactly: the 3 variants of a case are averaged before
     scoring; MAE/RMSE and AUC with a 1000-resample **percentile** bootstrap 95% CI;
     "calibration" as ``scipy.stats.linregress(pred, truth)`` fitted in-sample on all rows;
-    intensity histograms pooled over images in 256 bins, Gaussian-smoothed with sigma 1.5.
-    Use it to replay the study's numbers.
+    intensity histograms pooled over images in 256 bins, Gaussian-smoothed with sigma 1.5;
+    outputs scored **as returned** (the study's predictors read the squashed 1024x1024
+    outputs and never resized them back). Use it to replay the study's numbers.
 
 ``recommended``
     Better methods for the same question: **BCa** bootstrap intervals; paired tests against
     the original predictions (paired bootstrap of the MAE change, Wilcoxon on absolute
     errors, DeLong for the AUC change, McNemar for sex flips); **cross-validated**
     calibration (an in-sample fit flatters itself); every variant scored on its own as well
-    as averaged, and the spread across variants reported.
+    as averaged, and the spread across variants reported; outputs scored **restored** to
+    the original's shape, so the backend's edit is not confounded with a change of the
+    hand's aspect ratio (run ``resample:restore=false`` beside it to see that change).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class Preset:
         histogram_sigma: Gaussian smoothing of the pooled histograms (0: none).
         n_resamples: bootstrap resamples.
         ci_method: bootstrap interval: ``"percentile"`` or ``"bca"``.
+        geometry: how outputs are scored by default: ``"restored"`` to the original's shape,
+            or ``"as-returned"`` by the backend (the study: squashed 1024x1024 outputs).
     """
 
     name: str
@@ -51,6 +56,7 @@ class Preset:
     histogram_sigma: float = 1.5
     n_resamples: int = 1000
     ci_method: str = "percentile"
+    geometry: str = "restored"
 
     def with_resamples(self, n_resamples: int) -> Preset:
         """The same preset with ``n_resamples`` bootstrap resamples (fast tests, quick looks)."""
@@ -71,6 +77,7 @@ class Preset:
             "histogram_sigma": self.histogram_sigma,
             "n_resamples": self.n_resamples,
             "ci_method": self.ci_method,
+            "geometry": self.geometry,
         }
 
 
@@ -91,6 +98,7 @@ def _study() -> Preset:
         aggregate_variants=True,
         n_resamples=1000,
         ci_method="percentile",
+        geometry="as-returned",
     )
 
 

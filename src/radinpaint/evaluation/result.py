@@ -1,4 +1,4 @@
-"""What an evaluation produces: the tidy table, metric results, decomposition, manifest."""
+"""What an evaluation produces: the tidy table, metric results, attribution, manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import attrs
 import pandas as pd
 
 from ..protocols import MetricResult
-from .decomposition import effect_summary
+from .attribution import average_variants, effect_summary, summary_paragraph
 from .pixels import PixelStats
 from .presets import Preset
 
@@ -28,12 +28,16 @@ class EvaluationResult:
             across an ensemble's members, ddof 0) and ``error``).
         metrics: metric label -> :class:`~radinpaint.protocols.MetricResult`.
         metric_errors: metric label -> why it could not be computed.
-        decomposition: see :func:`~radinpaint.evaluation.decomposition.decomposition_table`.
+        decomposition: the Shapley attribution of each inpainter's prediction shift to
+            geometry, redraw and content, with intervals and tests (see
+            :func:`~radinpaint.evaluation.attribution.decomposition_table`).
         pixels: per-output pixel facts and pooled histograms.
         failures: every failed item: stage, where, error.
         manifest: versions, options, seeds, prompts, input hashes, timings, cost.
         samples: a few cases' original, mask and variant-0 outputs, for the image grid.
         preset: the analysis preset used.
+        views: MAE, AUC and prediction shifts of every view against the originals (see
+            :func:`~radinpaint.evaluation.attribution.views_table`); empty when not built.
     """
 
     table: pd.DataFrame
@@ -45,6 +49,7 @@ class EvaluationResult:
     manifest: dict[str, Any]
     samples: list[dict[str, Any]]
     preset: Preset
+    views: pd.DataFrame = attrs.field(factory=pd.DataFrame)
 
     def ok_rows(self) -> pd.DataFrame:
         """Rows without an error."""
@@ -57,20 +62,18 @@ class EvaluationResult:
         variants of each case averaged (one row per predictor x inpainter x case) when the
         preset says so, as the metric plugins average them.
         """
-        from .decomposition import _aggregate_variants
-
         ok = self.ok_rows()
         if not ok.empty:
             ok = ok[ok["view"] == view]
         if ok.empty or not self.preset.aggregate_variants:
             return ok
-        return _aggregate_variants(ok)
+        return average_variants(ok)
 
     def headline(self) -> pd.DataFrame:
         """Per predictor x inpainter, the total view: MAE and AUC before/after, shift, flips.
 
         Variants are averaged per case first when the preset says so (the study did). The
-        numbers are those of :func:`~radinpaint.evaluation.decomposition.effect_summary`,
+        numbers are those of :func:`~radinpaint.evaluation.attribution.effect_summary`,
         computed with :mod:`radinpaint.metrics.stats` as the metrics compute them.
         """
         ok = self.scored_rows("total")
@@ -80,6 +83,14 @@ class EvaluationResult:
         for (pred, inp), group in ok.groupby(["predictor", "inpainter"], sort=False):
             rows.append({"predictor": pred, "inpainter": inp} | effect_summary(group))
         return pd.DataFrame(rows)
+
+    def summary_paragraph(self) -> str:
+        """One plain-English paragraph the report opens with: for each inpainter, whether
+        its shifts of the bone-age prediction and of P(male) are distinguishable from zero
+        and where they come from (see
+        :func:`~radinpaint.evaluation.attribution.summary_paragraph`).
+        """
+        return summary_paragraph(self.decomposition, self.headline())
 
     def summary_text(self) -> str:
         """A few lines for a terminal."""

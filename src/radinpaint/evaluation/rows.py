@@ -120,6 +120,7 @@ def _row_set(
                 "seed": res.seed if res else math.nan,
                 "compositing": res.compositing if res else None,
                 "collapse": out.collapse if out is not None else "",
+                "frame": out.frame if out is not None else "",
                 "cached": bool(out.cached) if out is not None else False,
                 "replicated": replicated,
                 "seconds": 0.0 if (res is None or replicated) else res.seconds,

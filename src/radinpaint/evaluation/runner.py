@@ -29,10 +29,11 @@ from ..cache import ResultCache
 from ..errors import InvalidInputError, error_text
 from ..records import Case, Mask, check_same_shape
 from .ahead import run_ahead
+from .attribution import decomposition_table, views_table
 from .backends import InpainterSlot, PredictorSlot, build_inpainters, build_predictors
 from .chunk import Chunk
 from .core import Evaluation, chunks
-from .decomposition import decompose, decomposition_table
+from .decomposition import decompose
 from .inpaint_stage import inpaint_chunk
 from .pixels import PixelStats
 from .predict_stage import predict_chunk
@@ -48,6 +49,7 @@ class Runner:
     def __init__(self, evaluation: Evaluation) -> None:
         ev = evaluation
         self.ev = ev
+        self.frame = ev.scoring_frame
         self.tally = Tally()
         self.rows: list[dict[str, Any]] = []
         self.pixels = PixelStats()
@@ -106,7 +108,13 @@ class Runner:
         metrics, metric_errors = self.metrics(table)
         tally.timings["metrics_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        decomposition = decomposition_table(table, aggregate_variants=ev.preset.aggregate_variants)
+        decomposition = decomposition_table(
+            table,
+            aggregate_variants=ev.preset.aggregate_variants,
+            n_resamples=ev.preset.n_resamples,
+            seed=ev.seed,
+        )
+        views = views_table(table, aggregate_variants=ev.preset.aggregate_variants)
         tally.timings["decomposition_s"] = time.perf_counter() - t
         tally.timings["total_s"] = time.perf_counter() - start
         return EvaluationResult(
@@ -114,6 +122,7 @@ class Runner:
             metrics=metrics,
             metric_errors=metric_errors,
             decomposition=decomposition,
+            views=views,
             pixels=self.pixels,
             failures=pd.DataFrame(tally.failures),
             manifest=build_manifest(self, table),
@@ -256,7 +265,7 @@ class Runner:
             case = by_case[cid]
             mask = chunk.masks[cid]
             try:
-                d = decompose(case.image, out.result.image, mask, views=self.ev.views)
+                d = decompose(case.image, out.result, mask, views=self.ev.views, frame=self.frame)
             except Exception as exc:
                 out.error = f"decompose: {error_text(exc)}"
                 continue
@@ -267,8 +276,9 @@ class Runner:
                 out.view_hashes[view] = h
             for view, alias in d.aliases.items():
                 out.view_hashes[view] = (
-                    chunk.original_hash[cid] if alias == "original" else out.view_hashes["total"]
+                    chunk.original_hash[cid] if alias == "original" else out.view_hashes[alias]
                 )
+            out.frame = d.frame
             detail = self.case_index.get(cid, 1 << 30) < self.ev.pixel_detail_cases
             try:
                 self.pixels.add_output(label, variant, case, mask, out.result.image, detail=detail)

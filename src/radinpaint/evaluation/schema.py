@@ -70,7 +70,14 @@ TABLE_SCHEMA: tuple[TableColumn, ...] = (
     TableColumn(
         "collapse",
         "object",
-        "how the views collapsed: 'unchanged', 'paste-back', 'outside-only' or 'none'",
+        "how the views coincide: 'unchanged', 'paste-back', 'outside-only', "
+        "'geometry-only' or 'none'",
+    ),
+    TableColumn(
+        "frame",
+        "object",
+        "where the views were scored: 'restored' (the original's shape) or 'as-returned' "
+        "(the backend's own frame, e.g. a squashed 1024x1024 square)",
     ),
     TableColumn("cached", "bool", "the output was read from the result cache"),
     TableColumn("replicated", "bool", "variant 0's output reused (a seed-independent backend)"),

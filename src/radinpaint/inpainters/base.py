@@ -22,14 +22,20 @@ import numpy as np
 
 from ..cache import public_options
 from ..capabilities import Capabilities
-from ..errors import error_text
-from ..records import InpaintFailure, InpaintRequest, InpaintResult
+from ..errors import InvalidInputError, error_text
+from ..records import InpaintFailure, InpaintRequest, InpaintResult, Radiograph
 from .compositing import composite
 
 if TYPE_CHECKING:
     from .geometry import Placement
 
-__all__ = ["PerImageInpainter", "finish_result", "options_declared", "unchanged_result"]
+__all__ = [
+    "PerImageInpainter",
+    "finish_result",
+    "options_declared",
+    "returned_image",
+    "unchanged_result",
+]
 
 
 def unchanged_result(
@@ -63,6 +69,7 @@ def finish_result(
     flags: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
     placement: Placement | None = None,
+    returned: np.ndarray | None = None,
 ) -> InpaintResult:
     """Composite a backend's full-size output into the request's image and record it.
 
@@ -80,6 +87,9 @@ def finish_result(
         flags: notes such as ``"8-bit-roundtrip"``.
         extra: backend-specific facts (model version, usage).
         placement: how the backend saw the image (None: as it is, at its own size).
+        returned: the backend's output in its own frame (``placement.backend_shape``), kept
+            as :attr:`~radinpaint.records.InpaintResult.returned` when the placement shows
+            the whole image at another size (ignored otherwise).
     """
     image = composite(request.image, output, request.mask, compositing, feather=feather)
     return InpaintResult(
@@ -96,7 +106,24 @@ def finish_result(
         flags=tuple(flags),
         extra=dict(extra or {}),
         placement=placement,
+        returned=returned_image(request, placement, returned),
     )
+
+
+def returned_image(
+    request: InpaintRequest, placement: Placement | None, returned: np.ndarray | None
+) -> Radiograph | None:
+    """``returned`` (the backend-frame output) as a radiograph of the request's depth, when
+    ``placement`` shows the whole image at another size; else None."""
+    if returned is None or placement is None or not placement.returns_other_frame:
+        return None
+    arr = np.asarray(returned, dtype=np.float32)
+    if arr.shape != placement.backend_shape:
+        raise InvalidInputError(
+            f"returned output has shape {arr.shape}, expected {placement.backend_shape}",
+            fix="pass the backend's output as it came, before Placement.from_backend",
+        )
+    return request.image.with_pixels(arr, clip=True)
 
 
 def options_declared(template: Capabilities) -> Callable[[Any], Capabilities]:
@@ -140,6 +167,13 @@ class PerImageInpainter(ABC):
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Return float pixels in [0, 1], same shape as the request image."""
 
+    def inpaint_one_returned(self, request: InpaintRequest) -> tuple[np.ndarray, np.ndarray | None]:
+        """The output at the request's shape, and as the backend drew it in its own frame
+        (None: the same). Override when :meth:`result_placement` shows the whole image at
+        another size, so the output is kept as it came; the default calls
+        :meth:`inpaint_one`."""
+        return self.inpaint_one(request), None
+
     def result_flags(self, request: InpaintRequest) -> tuple[str, ...]:
         """Flags recorded on every result (e.g. ``("8-bit-roundtrip",)``); none by default."""
         return ()
@@ -162,7 +196,7 @@ class PerImageInpainter(ABC):
                 continue
             start = time.perf_counter()
             try:
-                pixels = self.inpaint_one(request)
+                pixels, returned = self.inpaint_one_returned(request)
             except Exception as exc:
                 results.append(InpaintFailure.for_request(request, error_text(exc)))
                 continue
@@ -180,7 +214,8 @@ class PerImageInpainter(ABC):
                         seconds=time.perf_counter() - start,
                         compositing=None,
                         flags=self.result_flags(request),
-                        placement=self.result_placement(request),
+                        placement=(placement := self.result_placement(request)),
+                        returned=returned_image(request, placement, returned),
                     )
                 )
                 continue
@@ -195,6 +230,7 @@ class PerImageInpainter(ABC):
                     seconds=time.perf_counter() - start,
                     flags=self.result_flags(request),
                     placement=self.result_placement(request),
+                    returned=returned,
                 )
             )
         return results

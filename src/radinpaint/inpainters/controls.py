@@ -1,15 +1,28 @@
-"""Control backends: ``identity`` (the negative control) and ``resample`` (geometry only).
+"""Control backends: ``identity`` (negative), ``brighten`` (positive), ``resample`` (geometry).
 
 ``identity`` returns its input: every effect measured on it must be exactly zero, which makes
 it the first check of any evaluation pipeline.
 
-``resample`` does what the reference study did to every radiograph before and after the
-edit, and nothing else: squash to ``size`` x ``size`` (aspect ratio not kept), round to
-``bits`` bits (8: the RGB PNG the study sent), and resize back to the original shape. The
-difference between it and the original is the effect of the geometry alone. It changes
-pixels everywhere on purpose, so its compositing is ``"raw"``. Like every backend it returns
-an image with an empty mask unchanged (flagged ``"empty-mask"``): give it the masks the
-edited run used (the study's protocol uses a full mask).
+``brighten`` is a positive control: a known, deliberate damage. It adds ``amount`` to every
+pixel of the image (``region="image"``) or of the mask only (``region="mask"``), clipped to
+``[0, 1]``, with no geometry. A pipeline that cannot see the shift it causes (an older reading
+of the bone age, for a model that reads density) cannot be trusted to report a null effect.
+
+``resample`` does what the reference study did to every radiograph, and nothing else:
+squash to ``size`` x ``size`` (aspect ratio not kept) and round to ``bits`` bits (8: the RGB
+PNG the study sent). Its result holds both frames: ``image`` resized back to the original
+shape, and ``returned``, the squashed square itself. The study never resized back: its
+predictors read the squashed 1024x1024 outputs. So the control offers both measurements:
+
+- scored restored (the default), it measures the interpolation and 8-bit loss of a squash
+  and back, which is what a pipeline that restores the geometry keeps of it;
+- scored as returned (an evaluation with ``geometry="as-returned"``, as the study preset
+  runs, or ``restore=False`` here in any evaluation), it is the study's geometry: the
+  predictors read the squashed square, with the hand's aspect ratio changed.
+
+It changes pixels everywhere on purpose, so its compositing is ``"raw"``. Like every
+backend it returns an image with an empty mask unchanged (flagged ``"empty-mask"``): give it
+the masks the edited run used.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
 from .base import PerImageInpainter, options_declared
 
-__all__ = ["CONTROL_CAPABILITIES", "IdentityInpainter", "ResampleControl"]
+__all__ = ["CONTROL_CAPABILITIES", "BrightenControl", "IdentityInpainter", "ResampleControl"]
 
 if TYPE_CHECKING:
     from .geometry import Placement
@@ -43,6 +56,47 @@ class IdentityInpainter(PerImageInpainter):
         return request.image.pixels
 
 
+def _amount(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not -1.0 <= value <= 1.0:
+        raise InvalidInputError(
+            f"brighten amount must lie in [-1, 1] (a fraction of the full range), got {value}",
+            fix="use a small amount such as 0.05 (5% of the range brighter)",
+        )
+
+
+def _region(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in ("image", "mask"):
+        raise InvalidInputError(
+            f"brighten region must be 'image' or 'mask', got {value!r}",
+            fix="use region=image (the whole radiograph) or region=mask",
+        )
+
+
+@attrs.define
+class BrightenControl(PerImageInpainter):
+    """Adds ``amount`` to every pixel of the image or of the mask (positive control).
+
+    Args:
+        amount: the change, as a fraction of the full range (0.05: 5% brighter).
+        region: ``"image"`` (every pixel, so the change lies mostly outside the mask) or
+            ``"mask"`` (the masked pixels only).
+    """
+
+    amount: float = attrs.field(default=0.05, converter=float, validator=_amount)
+    region: str = attrs.field(default="image", validator=_region)
+
+    name = "brighten"
+    compositing = "raw"
+
+    def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
+        """The request's pixels plus ``amount`` (where ``region`` says), clipped."""
+        pixels = request.image.pixels
+        shifted = np.clip(pixels + np.float32(self.amount), 0.0, 1.0)
+        if self.region == "mask":
+            shifted = np.where(request.mask.array, shifted, pixels)
+        return shifted.astype(np.float32, copy=False)
+
+
 def _size(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if value < 8:
         raise InvalidInputError(f"resample size must be >= 8 pixels, got {value}")
@@ -58,21 +112,30 @@ def _bits(instance: object, attribute: attrs.Attribute, value: int | None) -> No
 
 @attrs.define
 class ResampleControl(PerImageInpainter):
-    """The study's squash-to-``size``, ``bits``-bit round trip with no edit (geometry only).
+    """The study's squash to ``size`` x ``size`` at ``bits`` bits, with no edit (geometry only).
 
     Args:
         size: the square side the image is squashed to (the study: 1024).
         bits: the bit depth of the intermediate image (the study: 8); ``None`` keeps float32.
+        restore: ``True``: scored as the evaluation scores every output (restored by
+            default: squash and back). ``False``: always scored as the squashed square the
+            study's predictors read (flag ``"as-returned"``), also in an evaluation that
+            restores the other backends' outputs.
     """
 
     size: int = attrs.field(default=1024, converter=int, validator=_size)
     bits: int | None = attrs.field(default=8, validator=_bits)
+    restore: bool = attrs.field(default=True, converter=bool)
 
     name = "resample"
     compositing = "raw"
 
     def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
         """Squash, quantize, resize back."""
+        return self.inpaint_one_returned(request)[0]
+
+    def inpaint_one_returned(self, request: InpaintRequest) -> tuple[np.ndarray, np.ndarray]:
+        """Squash and quantize (the returned square), then resize back (the image)."""
         from .compositing import quantize
         from .geometry import plan
 
@@ -80,7 +143,7 @@ class ResampleControl(PerImageInpainter):
         squashed = placement.to_backend(request.image.pixels)
         if self.bits is not None:
             squashed = quantize(squashed, self.bits)
-        return placement.from_backend(squashed)
+        return placement.from_backend(squashed), squashed
 
     def result_placement(self, request: InpaintRequest) -> Placement:
         """The squash to ``size`` x ``size`` (and back) every output went through."""
@@ -89,10 +152,14 @@ class ResampleControl(PerImageInpainter):
         return plan(request.image.shape, size=self.size, mode="squash")
 
     def result_flags(self, request: InpaintRequest) -> tuple[str, ...]:
-        """``"8-bit-roundtrip"`` when the intermediate image has 8 bits or fewer."""
-        if self.bits is not None and self.bits <= 8:
-            return ("8-bit-roundtrip",)
-        return ()
+        """``"<bits>-bit-roundtrip"`` (e.g. ``"8-bit-roundtrip"``) when the intermediate
+        image is rounded, ``"as-returned"`` with ``restore=False``."""
+        flags: list[str] = []
+        if self.bits is not None:
+            flags.append(f"{self.bits}-bit-roundtrip")
+        if not self.restore:
+            flags.append("as-returned")
+        return tuple(flags)
 
 
 CONTROL_CAPABILITIES = Capabilities(
@@ -109,6 +176,12 @@ def radinpaint_register_inpainters(register: Register) -> None:
         "identity",
         IdentityInpainter,
         summary="Returns the input unchanged (negative control)",
+        capabilities=options_declared(CONTROL_CAPABILITIES),
+    )
+    register(
+        "brighten",
+        BrightenControl,
+        summary="Adds a fixed amount to every pixel (positive control: a known damage)",
         capabilities=options_declared(CONTROL_CAPABILITIES),
     )
     register(

@@ -160,11 +160,19 @@ class Placement:
     @property
     def is_identity(self) -> bool:
         """True when the backend sees the whole image unchanged."""
-        return self._whole_image and self.backend_shape == self.image_shape
+        return self.whole_image and self.backend_shape == self.image_shape
 
     @property
-    def _whole_image(self) -> bool:
+    def whole_image(self) -> bool:
+        """True when the region is the whole image (no crop)."""
         return self.region == (0, 0, self.image_shape[1], self.image_shape[0])
+
+    @property
+    def returns_other_frame(self) -> bool:
+        """True when the backend sees the whole image at another size (resized or padded):
+        its output is then a picture of the whole image in another frame, worth keeping as
+        it came (:attr:`~radinpaint.records.InpaintResult.returned`)."""
+        return self.whole_image and self.backend_shape != self.image_shape
 
     def _check(self, array: np.ndarray, shape: tuple[int, int], what: str) -> None:
         if tuple(array.shape[:2]) != tuple(shape):
@@ -221,7 +229,7 @@ class Placement:
         top, left = self.offset
         h, w = self.scaled_shape
         region = resize(arr[top : top + h, left : left + w], self.region_shape)
-        if self._whole_image:
+        if self.whole_image:
             return np.ascontiguousarray(region, dtype=np.float32)
         if base is None:
             raise InvalidInputError(

@@ -3,10 +3,16 @@
 :func:`write_report` writes an evaluation result into a folder:
 
 - ``results.csv``: the tidy table (one row per case x inpainter x variant x predictor x view);
-- ``decomposition.csv``, ``pixels.csv``: the decomposition and per-output pixel facts;
-- ``results.json``: headline, decomposition, every metric, pixel summary, failures, manifest;
+- ``decomposition.csv``: the attribution of each inpainter's prediction shifts to geometry,
+  redraw and content, with intervals and tests;
+- ``views.csv``: MAE, AUC and prediction shifts of every view against the originals;
+- ``pixels.csv``: per-output pixel facts;
+- ``results.json``: summary, headline, decomposition, views, every metric, pixel summary,
+  failures, manifest;
 - ``manifest.json``: versions, options, seeds, prompts, input hashes, timings, cost;
-- ``report.md`` with ``figures/*.png``; ``report.html``, self-contained (figures embedded).
+- ``report.md`` with ``figures/*.png``; ``report.html``, self-contained (figures embedded);
+  both open with a plain-English paragraph on which effects are distinguishable from zero
+  and where they come from.
 
 Figures use matplotlib's Agg backend, so no display is needed.
 """
@@ -46,6 +52,8 @@ def write_report(
         result.table.to_csv(paths["results.csv"], index=False)
         paths["decomposition.csv"] = out / "decomposition.csv"
         result.decomposition.to_csv(paths["decomposition.csv"], index=False)
+        paths["views.csv"] = out / "views.csv"
+        result.views.to_csv(paths["views.csv"], index=False)
         paths["pixels.csv"] = out / "pixels.csv"
         result.pixels.table().to_csv(paths["pixels.csv"], index=False)
     if "json" in formats:

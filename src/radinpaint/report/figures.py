@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .tables import attribution_rows
+
 if TYPE_CHECKING:
     from ..evaluation import EvaluationResult
 
@@ -173,42 +175,61 @@ def image_grid(result: EvaluationResult, sample: int = 0) -> bytes | None:
     return _png(fig)
 
 
+_FIGURE_PARTS = ("total", "geometry", "redraw", "content")
+
+
 def decomposition_bars(result: EvaluationResult) -> bytes | None:
-    """Change in MAE and mean absolute bone-age shift, per inpainter and part."""
-    d = result.decomposition
-    if d is None or d.empty:
+    """Signed shift of each part (bone age; P(male) where predicted), per inpainter, with
+    its confidence interval as an error bar; parts not distinguishable from zero are faded.
+    """
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch
+
+    d = attribution_rows(result)
+    if d.empty:
         return None
-    parts = [
-        p
-        for p in ("total", "in-mask", "out-of-mask", "interaction", "geometry")
-        if p in set(d["part"])
-    ]
+    d = d[d["part"].isin(_FIGURE_PARTS)]
+    parts = [p for p in _FIGURE_PARTS if p in set(d["part"])]
+    quantities = [("shift", "bone-age shift (months)")]
+    if "p_male_shift" in d.columns and d["p_male_shift"].notna().any():
+        quantities.append(("p_male_shift", "P(male) shift"))
     predictors = list(dict.fromkeys(d["predictor"]))
     plt = _pyplot()
-    fig, axes = plt.subplots(len(predictors), 2, figsize=(12, 3.8 * len(predictors)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(predictors),
+        len(quantities),
+        figsize=(6 * len(quantities), 3.8 * len(predictors)),
+        squeeze=False,
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    legend = [Patch(color=colors[j % len(colors)], label=p) for j, p in enumerate(parts)]
     for axrow, pred in zip(axes, predictors, strict=True):
         sub = d[d["predictor"] == pred]
         inps = list(dict.fromkeys(sub["inpainter"]))
         width = 0.8 / max(1, len(parts))
-        for ax, col, title in zip(
-            axrow,
-            ("delta_mae", "mean_abs_shift"),
-            ("change in bone-age MAE (months)", "mean |shift| of bone age (months)"),
-            strict=True,
-        ):
+        for ax, (col, title) in zip(axrow, quantities, strict=True):
             for j, part in enumerate(parts):
-                vals = [
-                    float(sub[(sub["inpainter"] == i) & (sub["part"] == part)][col].iloc[0])
-                    if ((sub["inpainter"] == i) & (sub["part"] == part)).any()
-                    else np.nan
-                    for i in inps
-                ]
-                ax.bar(np.arange(len(inps)) + j * width, vals, width, label=part)
+                rows = sub[sub["part"] == part].set_index("inpainter").reindex(inps)
+                value = rows[col].to_numpy(float)
+                low = value - rows[f"{col}_lo"].to_numpy(float)
+                high = rows[f"{col}_hi"].to_numpy(float) - value
+                real = rows[f"{col}_nonzero"].isin([True]).to_numpy()
+                x = np.arange(len(inps)) + j * width
+                shade = [to_rgba(colors[j % len(colors)], 1.0 if r else 0.3) for r in real]
+                ax.bar(x, value, width, color=shade)
+                # a point interval can sit a rounding error off the mean
+                yerr = np.clip(np.vstack([np.nan_to_num(low), np.nan_to_num(high)]), 0, None)
+                ax.errorbar(x, value, yerr=yerr, fmt="none", ecolor="black", lw=0.8, capsize=2)
             ax.set_xticks(np.arange(len(inps)) + width * (len(parts) - 1) / 2)
             ax.set_xticklabels(inps, rotation=30, ha="right", fontsize=7)
             ax.axhline(0, color="grey", lw=0.6)
             ax.set_title(f"{title}: {pred}", fontsize=9)
-            ax.legend(fontsize=7)
+            ax.legend(handles=legend, fontsize=7)
+    fig.suptitle(
+        "Shapley parts of the mean shift, with confidence intervals "
+        "(faded: not distinguishable from zero)",
+        fontsize=9,
+    )
     fig.tight_layout()
     return _png(fig)
 

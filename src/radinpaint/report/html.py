@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .markdown import decomposition_sentences, run_facts
+from .markdown import DECOMPOSITION_TEXT, VIEWS_TEXT, run_facts, summary_paragraph
 from .tables import (
     decomposition_view,
     format_value,
@@ -16,6 +16,7 @@ from .tables import (
     interval_view,
     metric_tables,
     timing_view,
+    views_view,
 )
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0
 table{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
 th{background:#f3f3f3} td:first-child,td:nth-child(2){text-align:left}
+.summary{font-size:15px;line-height:1.5;max-width:900px}
 img{max-width:100%;border:1px solid #ddd} .err{color:#a00} dt{font-weight:600}
 """
 
@@ -47,21 +49,30 @@ def render_html(result: EvaluationResult, figures: dict[str, tuple[str, bytes | 
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<title>radinpaint evaluation report</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>radinpaint evaluation report</h1><dl>",
+        "<h1>radinpaint evaluation report</h1>",
     ]
+    summary = summary_paragraph(result)
+    if summary:
+        parts.append(f"<p class='summary'>{e(summary)}</p>")
+    parts.append("<dl>")
     parts += [f"<dt>{e(str(k))}</dt><dd>{e(str(v))}</dd>" for k, v in run_facts(result)]
     parts += ["</dl><h2>Headline (total effect, per inpainter)</h2>", _table(headline_view(result))]
     intervals = interval_view(result)
     if not intervals.empty:
         parts += ["<h3>With intervals and tests</h3>", _table(intervals, digits=4)]
-    parts += ["<h2>Effect decomposition</h2><ul>"]
-    for sentence in decomposition_sentences(result):
-        text = e(sentence.removeprefix("- "))
-        parts.append("<li>" + text.replace("**", "") + "</li>")
-    parts += ["</ul>", _table(decomposition_view(result))]
+    parts += [
+        "<h2>Effect decomposition</h2>",
+        f"<p>{_code(DECOMPOSITION_TEXT)}</p>",
+        _table(decomposition_view(result)),
+    ]
     fig = figures.get("decomposition")
     if fig and fig[1]:
         parts.append(_img(fig[0], fig[1]))
+    parts += [
+        "<h3>MAE and AUC per view</h3>",
+        f"<p>{_code(VIEWS_TEXT)}</p>",
+        _table(views_view(result)),
+    ]
     parts.append("<h2>Metrics</h2>")
     for label, table in metric_tables(result):
         parts += [f"<h3>{e(label)}</h3>", _table(table)]
@@ -86,6 +97,12 @@ def render_html(result: EvaluationResult, figures: dict[str, tuple[str, bytes | 
         ]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _code(text: str) -> str:
+    """Escaped text with Markdown `code` spans as <code> elements."""
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
 
 
 def _img(title: str, png: bytes) -> str:

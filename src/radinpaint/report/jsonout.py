@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .markdown import summary_paragraph
+
 if TYPE_CHECKING:
     from ..evaluation import EvaluationResult
 
@@ -55,10 +57,12 @@ def results_document(result: EvaluationResult) -> dict[str, Any]:
         for label, res in result.metrics.items()
     }
     return {
-        "format": 1,
+        "format": 2,
         "preset": result.preset.to_dict(),
         "headline": jsonable(result.headline()),
+        "summary": summary_paragraph(result),
         "decomposition": jsonable(result.decomposition),
+        "views": jsonable(result.views),
         "metrics": metrics,
         "metric_errors": dict(result.metric_errors),
         "pixels": jsonable(result.pixels.summary()),

@@ -2,63 +2,60 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from .tables import (
+    attribution_rows,
     decomposition_view,
     headline_view,
     interval_view,
     metric_tables,
     timing_view,
     to_markdown,
+    views_view,
 )
 
 if TYPE_CHECKING:
     from ..evaluation import EvaluationResult
 
-__all__ = ["decomposition_sentences", "render_markdown", "run_facts"]
+__all__ = [
+    "DECOMPOSITION_TEXT",
+    "VIEWS_TEXT",
+    "render_markdown",
+    "run_facts",
+    "summary_paragraph",
+]
 
 
-def _pct(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.0f}%"
+DECOMPOSITION_TEXT = (
+    "Three factors turn an original X into the scored output O: the backend's geometry round "
+    "trip (resize or squash, 8-bit; absent for backends that never resample), the redrawing "
+    "of pixels outside the artifact mask, and the new content inside it. Each output is also "
+    "scored with every subset of the factors applied to X (the views below), and the signed "
+    "shift of each prediction, output minus original, is split per case into one part per "
+    "factor by the Shapley value: the factor's effect averaged over every order of adding the "
+    "factors. The parts add up to the total shift, interactions included; `residual` is what "
+    "rounding leaves. Each part: mean over cases, percentile bootstrap CI of the mean, "
+    "Wilcoxon signed-rank p. A share of the total is given only when both the part and the "
+    "total are distinguishable from zero (CI excludes zero, p < 0.05)."
+)
+"""How the attribution is made, for the report's decomposition section."""
+
+VIEWS_TEXT = (
+    "MAE against the true bone age and AUC of the sex prediction on each view, and their "
+    "change against the originals. These are not additive and are not split into parts: a "
+    "view with `delta_mae` close to that of `total` reproduces most of the damage. Views: "
+    "`geometry`, `out-of-mask` (redraw), `in-mask` (content), `edit` (redraw + content), "
+    "`geometry+out-of-mask`, `geometry+in-mask`, `total` (all three)."
+)
+"""What the per-view table shows."""
 
 
-def decomposition_sentences(result: EvaluationResult) -> list[str]:
-    """One sentence per predictor x inpainter: how much of the change each part explains."""
-    d = result.decomposition
-    if d is None or d.empty:
-        return []
-    out = []
-    for (pred, inp), g in d.groupby(["predictor", "inpainter"], sort=False):
-        parts = {str(r["part"]): r for _, r in g.iterrows()}
-        total = parts.get("total")
-        if total is None:
-            continue
-        dm, shift = float(total["delta_mae"]), float(total["mean_abs_shift"])
-        if (math.isnan(dm) or abs(dm) < 1e-9) and (math.isnan(shift) or shift < 1e-9):
-            out.append(f"- **{inp}** ({pred}): no change in any prediction.")
-            continue
-        bits = []
-        for part, name in (
-            ("in-mask", "new content inside the mask"),
-            ("out-of-mask", "drift outside the mask"),
-            ("interaction", "their interaction"),
-            ("geometry", "geometry alone (resample control)"),
-        ):
-            if part in parts:
-                r = parts[part]
-                bits.append(
-                    f"{name} {_pct(float(r['share_mae']))} of the MAE change"
-                    f" / {_pct(float(r['share_shift']))} of the shift"
-                )
-        dauc = float(total["delta_auc"])
-        auc_txt = "" if math.isnan(dauc) else f", AUC change {dauc:+.3f}"
-        out.append(
-            f"- **{inp}** ({pred}): MAE change {dm:+.2f} months, mean |shift| "
-            f"{shift:.2f} months{auc_txt}; " + "; ".join(bits) + "."
-        )
-    return out
+def summary_paragraph(result: EvaluationResult) -> str:
+    """The plain-English paragraph the report opens with (empty without an attribution)."""
+    if attribution_rows(result).empty:
+        return ""
+    return result.summary_paragraph()
 
 
 def run_facts(result: EvaluationResult) -> list[tuple[str, Any]]:
@@ -107,6 +104,9 @@ def render_markdown(
 ) -> str:
     """The whole report; figures are linked from ``fig_dir`` (relative to the report)."""
     lines = ["# radinpaint evaluation report", ""]
+    summary = summary_paragraph(result)
+    if summary:
+        lines += [summary, ""]
     lines += [f"- **{k}**: {v}" for k, v in run_facts(result)]
     lines += ["", "## Headline (total effect, per inpainter)", ""]
     lines.append(
@@ -119,14 +119,9 @@ def render_markdown(
     intervals = interval_view(result)
     if not intervals.empty:
         lines += ["### With intervals and tests", "", to_markdown(intervals, digits=4)]
-    lines += ["## Effect decomposition", ""]
-    lines.append(
-        "Each output O of original X with mask M is also scored as X outside M + O inside M "
-        "(in-mask content only) and O outside M + X inside M (out-of-mask drift only); the "
-        "`resample` control gives the geometry part. Shares are each part's change divided by "
-        "the total change."
-    )
-    lines += ["", *decomposition_sentences(result), "", to_markdown(decomposition_view(result))]
+    lines += ["## Effect decomposition", "", DECOMPOSITION_TEXT, ""]
+    lines += [to_markdown(decomposition_view(result))]
+    lines += ["### MAE and AUC per view", "", VIEWS_TEXT, "", to_markdown(views_view(result))]
     lines += ["## Metrics", ""]
     for label, table in metric_tables(result):
         lines += [f"### {label}", "", to_markdown(table)]

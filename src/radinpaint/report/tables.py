@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..evaluation import EvaluationResult
 
 __all__ = [
+    "attribution_rows",
     "decomposition_view",
     "failures_view",
     "format_value",
@@ -24,6 +25,7 @@ __all__ = [
     "metric_tables",
     "timing_view",
     "to_markdown",
+    "views_view",
 ]
 
 
@@ -140,24 +142,107 @@ def interval_view(result: EvaluationResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def decomposition_view(result: EvaluationResult) -> pd.DataFrame:
-    """The decomposition table with the columns a reader needs."""
+_ATTRIBUTION_COLUMNS = ("part", "shift", "shift_lo", "shift_hi", "shift_p", "share_shift")
+
+
+def attribution_rows(result: EvaluationResult) -> pd.DataFrame:
+    """The result's attribution table (``result.decomposition``), or an empty one when it
+    has none or not the attribution's columns (a result built before it existed)."""
     d = result.decomposition
-    if d is None or d.empty:
+    if d is None or d.empty or not set(_ATTRIBUTION_COLUMNS) <= set(d.columns):
+        return pd.DataFrame()
+    return d
+
+
+def _signed_ci(row: pd.Series, name: str, digits: int) -> str:
+    """``+1.23 [+0.50, +2.00]``; empty when the value is missing."""
+    value = row.get(name)
+    if value is None or math.isnan(float(value)):
+        return ""
+    text = f"{float(value):+.{digits}f}"
+    lo, hi = row.get(f"{name}_lo"), row.get(f"{name}_hi")
+    if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
+        text += f" [{float(lo):+.{digits}f}, {float(hi):+.{digits}f}]"
+    return text
+
+
+def _share(row: pd.Series, name: str) -> str:
+    """The part's share of the total, as a percentage; empty where it is not given (the part
+    or the total is not distinguishable from zero)."""
+    value = row.get(f"share_{name}")
+    if value is None or math.isnan(float(value)):
+        return ""
+    return f"{100 * float(value):.0f}%"
+
+
+def _p_text(value: Any) -> str:
+    """A p-value as text: ``< 0.001``, three decimals, or ``1``; empty when missing."""
+    if value is None or math.isnan(float(value)):
+        return ""
+    p = float(value)
+    return "< 0.001" if p < 0.001 else ("1" if p >= 1.0 else f"{p:.3f}")
+
+
+def _is_zero(row: pd.Series, name: str) -> bool:
+    value = row.get(name)
+    return value is None or math.isnan(float(value)) or float(value) == 0.0
+
+
+def decomposition_view(result: EvaluationResult) -> pd.DataFrame:
+    """The attribution of the signed shifts, as a reader needs it.
+
+    One row per predictor x inpainter x part: the mean bone-age and P(male) shift with its
+    interval, the Wilcoxon p-value and the share of the total (only where both the part and
+    the total are distinguishable from zero). The residual part is left out where it is
+    zero (it is zero up to rounding by construction); P(male) columns are left out when no
+    predictor gives a P(male).
+    """
+    d = attribution_rows(result)
+    if d.empty:
+        return pd.DataFrame()
+    level = f"{100 * float(d['confidence'].iloc[0]):g}%" if "confidence" in d.columns else "CI"
+    sex = "p_male_shift" in d.columns and d["p_male_shift"].notna().any()
+    rows = []
+    for _, r in d.iterrows():
+        if r["part"] == "residual" and _is_zero(r, "shift") and _is_zero(r, "p_male_shift"):
+            continue
+        row: dict[str, Any] = {
+            "predictor": r["predictor"],
+            "inpainter": r["inpainter"],
+            "part": r["part"],
+            "n": int(r["n"]),
+            f"shift (months) [{level} CI]": _signed_ci(r, "shift", 2),
+            "shift p": _p_text(r.get("shift_p")),
+            "share of shift": _share(r, "shift"),
+        }
+        if sex:
+            row[f"P(male) shift [{level} CI]"] = _signed_ci(r, "p_male_shift", 3)
+            row["P(male) shift p"] = _p_text(r.get("p_male_shift_p"))
+            row["share of P(male) shift"] = _share(r, "p_male_shift")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def views_view(result: EvaluationResult) -> pd.DataFrame:
+    """MAE, AUC and prediction shifts of every view against the originals (not additive)."""
+    v = result.views
+    if v is None or v.empty:
         return pd.DataFrame()
     cols = [
         "predictor",
         "inpainter",
-        "part",
+        "view",
+        "n",
+        "mae",
         "delta_mae",
-        "share_mae",
+        "auc",
         "delta_auc",
-        "share_auc",
+        "mean_shift",
         "mean_abs_shift",
-        "share_shift",
+        "mean_p_male_shift",
         "flip_rate",
     ]
-    return d[[c for c in cols if c in d.columns]]
+    return v[[c for c in cols if c in v.columns]]
 
 
 def timing_view(result: EvaluationResult) -> pd.DataFrame:

@@ -274,5 +274,6 @@ class DiffusersInpainter:
                             flags=flags,
                             extra=facts["extra"],
                             placement=plans[i],
+                            returned=out,
                         )
         return [r for r in results if r is not None]

@@ -321,6 +321,7 @@ class GanInpainter:
                         seconds=share + time.perf_counter() - t1,
                         flags=("resampled",) if placement.resamples else (),
                         placement=placement,
+                        returned=output,
                         extra={
                             "device": self._device,
                             "prompt_used": False,

@@ -16,8 +16,12 @@ Two presets:
     whole image from the prompt), the study's prompt, ``n=3`` variants per call, model
     ``gpt-image-1``, output resized back and used as it is (``compositing="raw"``). OpenAI
     shut gpt-image-1 down on 2026-10-23; pass ``model=`` to run the protocol with a current
-    model. In this preset the request's mask is not sent (an empty mask still returns the
-    input unchanged, as every backend does: pass ``Mask.full(shape)`` to send every image).
+    model. In this preset the request's mask is not sent, so every image is sent, also one
+    whose mask is empty (the study sent all its radiographs): the backend declares
+    ``edits_whole_image`` (see :class:`~radinpaint.capabilities.Capabilities`), and such an
+    answer is not flagged ``"empty-mask"``. Only with another ``compositing`` than
+    ``"raw"`` (which would paste the original back over an empty mask) does an empty mask
+    return the input unchanged, flagged ``"empty-mask"``, as in the recommended preset.
 
 Every output went through an 8-bit PNG (flag ``"8-bit-roundtrip"``) and comes back as a
 float radiograph at the request's shape and bit depth.
@@ -248,12 +252,24 @@ class OpenAIInpainter:
             "dry_run": self.dry_run,
         }
 
+    @property
+    def _edits_whole_image(self) -> bool:
+        """Whether every request is sent and redrawn whole, whatever its mask (empty too).
+
+        True in the study preset with ``compositing="raw"`` (its default): the mask is not
+        sent and the output is used as it is, so an empty mask is edited like any other, as
+        the study edited all its radiographs. Otherwise an empty mask is not sent and returns
+        the input flagged ``"empty-mask"``.
+        """
+        return self.preset == "study" and self.compositing == "raw"
+
     def capabilities(self) -> Capabilities:
         """What this backend declares: an outside service, one API call per batch of ``n``.
 
         Seed-dependent, ``max_concurrency`` calls at once, ``batch_size = n`` (so each API
         call's images are cached as it returns), fingerprint of the resolved options, the
-        API key secret, and the spend ledger that books every billed image.
+        API key secret, the spend ledger that books every billed image, and
+        ``edits_whole_image`` in the study preset (with its ``compositing="raw"``).
         """
         from ...cache import canonical_json
 
@@ -263,6 +279,7 @@ class OpenAIInpainter:
             max_concurrency=self.max_concurrency,
             batch_size=int(self.n),  # type: ignore[arg-type]
             device="api",
+            edits_whole_image=self._edits_whole_image,
             fingerprint=fingerprint,
             secret_options=frozenset({"api_key"}),
             operational_options=frozenset(OPERATIONAL_OPTIONS),
@@ -287,9 +304,10 @@ class OpenAIInpainter:
     # ----------------------------------------------------------------- planning
     def _calls(self, requests: Sequence[InpaintRequest]) -> list[_Call]:
         groups: dict[tuple[Any, ...], list[int]] = {}
+        whole = self._edits_whole_image
         for i, r in enumerate(requests):
-            if r.mask.is_empty:
-                continue
+            if r.mask.is_empty and not whole:
+                continue  # answered unchanged, flagged "empty-mask", never sent
             prompt = r.prompt if r.prompt is not None else str(self.prompt)
             key = (r.image.content_hash(), r.mask.content_hash(), prompt)
             groups.setdefault(key, []).append(i)
@@ -397,6 +415,9 @@ class OpenAIInpainter:
         A request whose call failed for good (a refusal, retries used up), or that was not
         sent because an earlier failure stops everything (budget spent, model gone), gets an
         :class:`~radinpaint.records.InpaintFailure`; the other calls' results are kept.
+        A request with an empty mask is not sent and returns the input flagged
+        ``"empty-mask"``, except in the study preset, which sends it like any other (the
+        backend then declares ``edits_whole_image``).
 
         Raises:
             ExternalUploadNotAllowedError: no opt-in; nothing was sent.
@@ -405,9 +426,10 @@ class OpenAIInpainter:
         requests = list(requests)
         options = self.options()
         state = _PartialFailure(len(requests))
-        for i, r in enumerate(requests):
-            if r.mask.is_empty:
-                state.results[i] = unchanged_result(r, self.name, options, "empty-mask")
+        if not self._edits_whole_image:  # the study preset sends empty masks too
+            for i, r in enumerate(requests):
+                if r.mask.is_empty:
+                    state.results[i] = unchanged_result(r, self.name, options, "empty-mask")
         calls = self._calls(requests)
         if self.dry_run:
             return self._dry_run(requests, calls, state, options)
@@ -433,7 +455,7 @@ class OpenAIInpainter:
         state: _PartialFailure,
         options: dict[str, Any],
     ) -> list[InpaintResult | InpaintFailure]:
-        estimate = self.estimate([r for r in requests if not r.mask.is_empty])
+        estimate = self.estimate(requests)  # what is not sent (empty masks) is not counted
         print(f"radinpaint openai dry run: {estimate.describe()}; nothing sent", file=sys.stderr)
         for call in calls:
             share = None
@@ -661,6 +683,7 @@ class OpenAIInpainter:
                 cost_usd=per_cost,
                 flags=flags + extra_flags,
                 placement=placement,
+                returned=out,
                 extra={
                     "model": self.model,
                     "size": size,
