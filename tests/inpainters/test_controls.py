@@ -106,22 +106,25 @@ def test_resample_conformance():
         check_inpainter(get_inpainter("resample", size=32), paste_back=True)
 
 
-def test_brighten_adds_its_amount_where_it_says():
+def test_blur_blurs_where_it_says():
+    import cv2
+
     img = radiograph((30, 40), 16)
     mask = box_mask(img.shape, (5, 15, 5, 20))
     req = InpaintRequest(img, mask)
-    (whole,) = get_inpainter("brighten", amount=0.1).inpaint([req])
-    want = np.clip(img.pixels + np.float32(0.1), 0, 1)
-    np.testing.assert_array_equal(whole.image.pixels, want)
+    (whole,) = get_inpainter("blur", sigma=2).inpaint([req])
+    want = cv2.GaussianBlur(img.pixels, (0, 0), 2.0, borderType=cv2.BORDER_REFLECT)
+    np.testing.assert_allclose(whole.image.pixels, want, atol=1e-7)
+    assert not np.array_equal(whole.image.pixels, img.pixels)
     assert whole.placement is None and whole.compositing == "raw"
-    (inside,) = get_inpainter("brighten", amount=-0.2, region="mask").inpaint([req])
+    (inside,) = get_inpainter("blur", sigma=2, region="mask").inpaint([req])
     m = mask.array
     np.testing.assert_array_equal(inside.image.pixels[~m], img.pixels[~m])
-    np.testing.assert_array_equal(inside.image.pixels[m], np.clip(img.pixels[m] - 0.2, 0, 1))
-    assert check_inpainter(get_inpainter("brighten"))
+    np.testing.assert_allclose(inside.image.pixels[m], want[m], atol=1e-7)
+    assert check_inpainter(get_inpainter("blur"))
 
 
-@pytest.mark.parametrize("options", [{"amount": 2.0}, {"region": "hand"}])
-def test_brighten_refuses_bad_options(options):
-    with pytest.raises(InvalidInputError, match="brighten"):
-        get_inpainter("brighten", **options)
+@pytest.mark.parametrize("options", [{"sigma": 0}, {"sigma": -1}, {"region": "hand"}])
+def test_blur_refuses_bad_options(options):
+    with pytest.raises(InvalidInputError, match="blur"):
+        get_inpainter("blur", **options)

@@ -4,6 +4,7 @@ and a rerun over the same cache sends nothing."""
 from __future__ import annotations
 
 import attrs
+import numpy as np
 
 from radinpaint.datasets.phantom import PhantomDataset
 from radinpaint.evaluation import Evaluation, SerialExecutor
@@ -86,3 +87,48 @@ def test_study_preset_evaluation_sends_a_case_whose_mask_is_empty(tmp_path):
     assert len(rows) > 0
     assert not rows["inpaint_flags"].str.contains("empty-mask").any()
     assert rows["inpaint_flags"].str.contains("whole-image-redrawn").all()
+
+
+def test_the_study_preset_scores_the_squashed_outputs_as_returned(tmp_path):
+    """As the study's predictors did: the 256x256 answers are scored, never resized back,
+    and their effect is attributed to the squash and the redraw, adding up."""
+    cases = list(PhantomDataset(3, size=96, seed=4))
+    assert all(c.image.shape != (256, 256) for c in cases)
+    with serve(FakeOpenAI()) as server:
+        spec = BackendSpec(
+            "openai",
+            {
+                "preset": "study",
+                "model": "gpt-image-1.5",
+                "base_url": server.base_url,
+                "api_key": KEY,
+                "allow_external_upload": True,
+                "size": "256x256",
+            },
+            label="openai-study",
+        )
+        kw = {
+            "inpainters": [spec, "identity"],
+            "predictors": ["phantom-ensemble"],
+            "variants": 1,
+            "cache_dir": tmp_path / "cache",
+            "executor": SerialExecutor(),
+            "progress": False,
+        }
+        study = Evaluation(cases, preset="study", **kw).run()
+        restored = Evaluation(cases, preset="study", geometry="restored", **kw).run()
+        assert server.images_generated == 3  # the second run came from the cache
+
+    for result, frame in ((study, "as-returned"), (restored, "restored")):
+        rows = result.table[result.table["inpainter"] == "openai-study"]
+        assert rows["error"].isna().all() and set(rows["frame"]) == {frame}
+        dec = result.decomposition.set_index(["inpainter", "part"])
+        assert dec.loc[("openai-study", "residual"), "shift"] == 0.0
+        assert dec.loc[("openai-study", "geometry"), "shift"] != 0.0
+        assert (dec.loc["identity", "shift"] == 0.0).all()
+
+    def totals(result):
+        t = result.table
+        return t[(t["view"] == "total") & (t["inpainter"] == "openai-study")]["pred_bone_age"]
+
+    assert not np.array_equal(totals(study).to_numpy(), totals(restored).to_numpy())

@@ -408,12 +408,25 @@ def _p_text(p: float) -> str:
     return "p = 1" if p >= 1.0 else f"p = {p:.3f}"
 
 
+def _number(value: float, digits: int) -> str:
+    """Signed, ``digits`` decimals; a non-zero value that would print as 0 gets two
+    significant figures instead (``-0.00031``, not ``-0.000``)."""
+    if value != 0 and not math.isnan(value) and abs(value) < 0.5 * 10.0**-digits:
+        return f"{value:+.2g}"
+    return f"{value:+.{digits}f}"
+
+
 def _value_text(row: Mapping[str, Any], q: str, digits: int, unit: str, extra: str = "") -> str:
     """``+1.23 months (95% CI +0.50 to +2.00, p = 0.004{extra})``."""
     level = f"{100 * float(row['confidence']):g}%"
     lo, hi = float(row[f"{q}_lo"]), float(row[f"{q}_hi"])
-    ci = f"{level} CI {lo:+.{digits}f} to {hi:+.{digits}f}" if not math.isnan(lo) else "no CI"
-    return f"{float(row[q]):+.{digits}f}{unit} ({ci}, {_p_text(float(row[f'{q}_p']))}{extra})"
+    ci = (
+        f"{level} CI {_number(lo, digits)} to {_number(hi, digits)}"
+        if not math.isnan(lo)
+        else "no CI"
+    )
+    value = _number(float(row[q]), digits)
+    return f"{value}{unit} ({ci}, {_p_text(float(row[f'{q}_p']))}{extra})"
 
 
 def _quantity_text(parts: Mapping[str, Mapping[str, Any]], q: str) -> str:
