@@ -28,10 +28,14 @@ from ..fingerprint import fingerprint_files, fingerprint_value
 from ..records import Predictions, Radiograph
 from .members import Member
 
-__all__ = ["AGGREGATIONS", "EnsemblePredictor"]
+__all__ = ["AGGREGATIONS", "CPU_PASS", "EnsemblePredictor"]
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "median")
 """How member outputs are combined."""
+
+CPU_PASS = 16
+"""Images per forward pass on a CPU: every pass has this size (the last one padded), so an
+image's prediction does not depend on which images share its batch."""
 
 
 def _check_members(instance: Any, attribute: attrs.Attribute, value: list[Member]) -> None:
@@ -327,7 +331,7 @@ class EnsemblePredictor:
                         sex_t = torch.from_numpy(sexes[idx][rows].astype(np.float32)).to(dev)
                     if rows.size != len(idx):
                         x = x[torch.from_numpy(rows).to(dev)]
-                    out = runner(x, sex_t).float().cpu().numpy()  # (members, rows, outputs)
+                    out = self._forward(runner, x, sex_t)  # (members, rows, outputs)
                     for k, i in enumerate(g_idx):
                         raw[self.members[i].name][idx[rows]] = out[k]
                 if bar is not None:
@@ -338,6 +342,31 @@ class EnsemblePredictor:
             for values in raw.values():
                 values[i] = np.nan
         return self._assemble(raw, sexes, failures)
+
+    def _forward(self, runner: Any, x: Any, sex: Any) -> np.ndarray:
+        """``runner(x, sex)`` as numpy, the same for an image whichever images share its
+        batch.
+
+        Kernels round differently with the batch size (not with the position in a batch),
+        and a prediction is cached as a function of the image alone; so every pass has
+        exactly the same size: :data:`CPU_PASS` images on a CPU, where larger passes gain
+        nothing, ``batch_size`` on a GPU; the last pass is padded with copies of an image.
+        """
+        import torch
+
+        n = int(x.shape[0])
+        size = CPU_PASS if self._torch_device.type == "cpu" else self.batch_size
+        outs = []
+        for start in range(0, n, size):
+            xb = x[start : start + size]
+            sb = None if sex is None else sex[start : start + size]
+            pad = size - int(xb.shape[0])
+            if pad:
+                xb = torch.cat([xb, xb[:1].expand(pad, *xb.shape[1:])])
+                if sb is not None:
+                    sb = torch.cat([sb, sb[:1].expand(pad)])
+            outs.append(runner(xb, sb)[:, : size - pad])
+        return torch.cat(outs, dim=1).float().cpu().numpy()
 
     def _to_device(self, t: Any) -> Any:
         import torch
