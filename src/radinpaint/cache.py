@@ -21,9 +21,20 @@ Both are written to a temporary file in the same folder and moved into place wit
 :meth:`ResultCache.get` reads the JSON first and then the pixel file it names, so two
 processes writing the same entry at once (with different pixels, as a seed-dependent
 backend gives) always leave one valid entry: whichever JSON lands last names its own pixel
-file, which the other writer never touches. A replaced entry may leave its old pixel file
-behind, unused. ``get`` checks the pixels against the hash in the JSON and treats any
-mismatch, damage or missing field as a miss.
+file, which the other writer never touches (it only ever replaces a pixel file with the same
+name, hence the same bytes). A replaced entry may leave its old pixel file behind, unused.
+
+``get`` checks everything it reads (the JSON's shape and types, the pixel file's header,
+size, dtype, shape and SHA-256) and treats any damage as a miss, logged as a warning that
+names the entry (logger ``radinpaint.cache``); it never raises for a damaged entry, so the
+result is computed again and :meth:`ResultCache.put` replaces the damaged files (a folder
+in the place of a file is removed when empty, else moved aside as ``<name>.damaged-...``).
+
+Temporary files are named ``.<target>.<host>.<pid>.<random>.tmp`` and created with the
+umask's permissions (like any file the process writes, 0644 under umask 022). A writer that
+is killed leaves its temporary file behind: the first :meth:`~ResultCache.put` of a cache
+object into a folder removes temporary files there that have not changed for
+:data:`STALE_TEMP_SECONDS` and whose writer is not a live process on this host.
 
 Use :func:`inpaint_cached` to run a backend through a cache::
 
@@ -37,9 +48,13 @@ import contextlib
 import enum
 import hashlib
 import json
+import logging
 import os
 import re
-import tempfile
+import secrets
+import socket
+import stat
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CACHE_FORMAT",
+    "STALE_TEMP_SECONDS",
     "ResultCache",
     "canonical_json",
     "inpaint_cached",
@@ -70,6 +86,12 @@ CACHE_FORMAT = 3
 3: the pixel file is named after the key and the pixels' hash (``<key>.<sha256[:16]>.npy``)
 and the JSON names it, so two writers of one key with different pixels can no longer pair
 one writer's JSON with the other's pixels (which left an entry that was always a miss)."""
+
+STALE_TEMP_SECONDS = 600.0
+"""A temporary file unchanged for this long, whose writer is not a live process on this
+host, is left over from a killed writer and is removed (see :class:`ResultCache`)."""
+
+log = logging.getLogger("radinpaint.cache")
 
 
 def public_options(options: Mapping[str, Any], secret_names: Iterable[str] = ()) -> dict[str, Any]:
@@ -111,18 +133,146 @@ def canonical_json(value: Any) -> str:
     )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _host() -> str:
+    """This machine's name as it appears in temporary file names."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+_TEMP_NAME = re.compile(
+    r"\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.[0-9a-f]{8}(?P<suffix>\.[^.]+)"
+)
+
+
+def _create_temp(folder: Path, target: str, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create ``folder/.<target>.<host>.<pid>.<random><suffix>`` for writing: ``(fd, path)``.
+
+    Unlike :func:`tempfile.mkstemp` (always 0600) the file gets the umask's permissions, as
+    any file the process writes would; the name says which process on which host writes it,
+    so a sweep can tell a live writer's file from a dead one's.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    tail = f".{_host()}.{os.getpid()}"
+    target = target[: max(8, 240 - len(tail) - len(suffix) - 10)]  # a name fits in 255 bytes
+    for _ in range(100):
+        name = f".{target}{tail}.{secrets.token_hex(4)}{suffix}"
+        path = os.path.join(folder, name)
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name for {target!r} in {folder}")
+
+
+def _pid_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` of this host lives (None: cannot tell on this system)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return None  # os.kill would end the process there
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive but someone else's (PermissionError), or unknown
+        return True
+    return True
+
+
+def _remove_stale_temps(folder: Path, older_than: float | None = None) -> int:
+    """Remove the temporary files killed writers left in ``folder``; how many were removed.
+
+    A temporary file is removed only when it has not changed for ``older_than`` seconds
+    (default :data:`STALE_TEMP_SECONDS`) and its name does not name a live process of this
+    host (a writer on this host that cannot be checked gets a day). A live writer's file is
+    never removed; should another host's writer stall for that long, its write is redone
+    (:func:`_atomic_write`).
+    """
+    limit = STALE_TEMP_SECONDS if older_than is None else older_than
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    now = time.time()
+    for e in entries:
+        if not (e.name.startswith(".") and e.name.endswith(".tmp")):
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        age = now - st.st_mtime
+        if not stat.S_ISREG(st.st_mode) or age < limit:
+            continue
+        m = _TEMP_NAME.fullmatch(e.name)
+        if m is not None and m["host"] == _host():
+            alive = _pid_alive(int(m["pid"]))
+            if alive or (alive is None and age < max(limit, 86400.0)):
+                continue
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+            os.unlink(e.path)
+            removed += 1
+    return removed
+
+
+def _move_aside(path: Path) -> None:
+    """Clear ``path`` of what is in the way of a file: an empty folder is removed, anything
+    else is renamed ``<name>.damaged-<time>-<random>`` (nothing is deleted)."""
+    with contextlib.suppress(OSError):
+        path.rmdir()
+        log.warning("radinpaint: removed an empty folder in the place of cache file %s", path)
+        return
+    aside = path.with_name(f"{path.name}.damaged-{int(time.time())}-{secrets.token_hex(3)}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return  # another writer moved it first
+    log.warning(
+        "radinpaint: %s was in the place of cache file %s; moved aside to %s",
+        "a folder" if aside.is_dir() else "a file",
+        path,
+        aside.name,
+    )
+
+
+def _in_the_way(path: Path) -> bool:
+    """Whether a folder (not a link) occupies ``path``, where a file should go."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file beside it, then
+    :func:`os.replace`); a folder in the way is moved aside, and a temporary file that
+    vanished before the move (a sweep took it) is written again."""
+    for attempt in range(3):
+        fd, tmp = _create_temp(path.parent, path.name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.replace(tmp, path)
+            except OSError:
+                if not _in_the_way(path):
+                    raise
+                _move_aside(path)
+                os.replace(tmp, path)
+            return
+        except FileNotFoundError:
+            if attempt < 2 and not os.path.exists(tmp) and path.parent.is_dir():
+                continue  # our temporary file was taken: write it again
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -142,6 +292,7 @@ class ResultCache:
     """
 
     root: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+    _swept: set[str] = attrs.field(factory=set, init=False, repr=False, eq=False)
 
     @staticmethod
     def key(
@@ -185,54 +336,38 @@ class ResultCache:
     def get(self, key: str) -> InpaintResult | None:
         """The stored result for ``key``, or None when absent, partial or damaged.
 
-        The JSON is read first, then the pixel file it names; an entry whose JSON lacks a
-        field (or holds one of the wrong type) is a miss too, never an exception.
+        The JSON is read first, then the pixel file it names. Damage of any kind (a file cut
+        short or emptied, JSON of the wrong shape or types, a pixel file that does not match
+        its record, a folder in the place of a file) is a miss, logged as a warning naming
+        the entry, never an exception: the result is computed again and :meth:`put`
+        replaces the entry.
         """
         folder, meta = self._paths(key)
         try:
-            entry = json.loads(meta.read_text(encoding="utf-8"))
-            if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
-                return None
-            rec = entry["result"]
-            image = _read_pixels(folder, key, entry["image"], int(rec["bit_depth"]))
-            if image is None:
-                return None
-            returned = None
-            if entry.get("returned") is not None:
-                returned = _read_pixels(folder, key, entry["returned"], int(rec["bit_depth"]))
-                if returned is None:
-                    return None
-            extra = dict(rec.get("extra") or {})
-            extra["cache_key"] = key
-            return InpaintResult(
-                image=image,
-                backend=rec["backend"],
-                options=rec.get("options") or {},
-                seed=int(rec.get("seed", 0)),
-                prompt=rec.get("prompt"),
-                variant=int(rec.get("variant", 0)),
-                case_id=rec.get("case_id"),
-                seconds=float(rec.get("seconds", 0.0)),
-                cost_usd=float(rec.get("cost_usd", 0.0)),
-                compositing=rec.get("compositing"),
-                flags=tuple(rec.get("flags") or ()),
-                extra=extra,
-                placement=_placement(rec.get("placement")),
-                returned=returned,
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            # absent, cut short, damaged, or well-formed JSON of the wrong shape
-            # (InvalidInputError is a ValueError)
+            raw = meta.read_bytes()
+        except FileNotFoundError:
+            return None  # absent (or the folder is): an ordinary miss
+        except OSError as exc:
+            _warn_damaged(meta, f"cannot be read ({type(exc).__name__}: {exc})")
+            return None
+        try:
+            return _load_entry(folder, key, raw)
+        except Exception as exc:  # damage of any kind is a miss, never an error
+            reason = str(exc) if isinstance(exc, _Damage) else f"{type(exc).__name__}: {exc}"
+            _warn_damaged(meta, reason)
             return None
 
     def put(self, key: str, result: InpaintResult) -> None:
         """Store ``result`` under ``key`` (atomically; an existing entry is replaced).
 
         The pixels go to a file named after the key and their hash, then the JSON naming
-        that file replaces the old one: concurrent writers each leave a whole entry.
+        that file replaces the old one: concurrent writers each leave a whole entry. A
+        damaged entry is replaced the same way (a folder in the place of one of its files
+        is removed when empty, else moved aside). The first ``put`` into a folder removes
+        the temporary files killed writers left there.
         """
         folder, meta = self._paths(key)
-        folder.mkdir(parents=True, exist_ok=True)
+        self._prepare(folder)
         record = result.to_record()
         record["options"] = public_options(record["options"])
         record["extra"] = {k: v for k, v in record["extra"].items() if k != "cache_key"}
@@ -246,6 +381,22 @@ class ResultCache:
             else _write_pixels(folder, key, result.returned),
         }
         _atomic_write(meta, json.dumps(entry, indent=1, sort_keys=True).encode("utf-8"))
+
+    def _prepare(self, folder: Path) -> None:
+        """Make ``folder`` (moving aside a file in its place); sweep it once."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            if folder.is_dir():  # made meanwhile by another writer
+                pass
+            elif folder.parent.is_dir() and not folder.is_symlink():
+                _move_aside(folder)
+                folder.mkdir(exist_ok=True)
+            else:
+                raise
+        if folder.name not in self._swept:
+            self._swept.add(folder.name)
+            _remove_stale_temps(folder)
 
     def __len__(self) -> int:
         if not self.root.exists():
@@ -268,17 +419,175 @@ def _write_pixels(folder: Path, key: str, image: Radiograph) -> dict[str, Any]:
     }
 
 
-def _read_pixels(folder: Path, key: str, info: Any, bit_depth: int) -> Radiograph | None:
-    """The image a ``_write_pixels`` description names, or None when it is missing,
-    misnamed or does not match its hash."""
-    name = info["file"]
-    if not isinstance(name, str) or not re.fullmatch(rf"{key}\.[0-9a-f]{{16}}\.npy", name):
+class _Damage(ValueError):
+    """Why a cache entry cannot be used."""
+
+
+def _warn_damaged(meta: Path, reason: str) -> None:
+    log.warning(
+        "radinpaint: damaged cache entry %s (%s); treated as a miss, it will be computed "
+        "again and replaced",
+        meta,
+        reason,
+    )
+
+
+def _check(ok: bool, reason: str) -> None:
+    if not ok:
+        raise _Damage(reason)
+
+
+def _required(data: dict[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """``data[name]``, which must be a ``kind`` (never a bool standing for a number)."""
+    _check(name in data, f"{where} lacks {name!r}")
+    value = data[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    _check(
+        isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds),
+        f"{where}.{name} is {type(value).__name__}",
+    )
+    return value
+
+
+def _optional(
+    data: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any, where: str
+) -> Any:
+    """``data[name]`` when present and not null (it must then be a ``kind``), else
+    ``default`` (entries written by earlier versions lack some fields)."""
+    if data.get(name) is None:
+        return default
+    return _required(data, name, kind, where)
+
+
+def _shape(value: Any, where: str) -> tuple[int, ...] | None:
+    if value is None:
         return None
-    pixels = np.load(folder / name, allow_pickle=False)
-    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-    if digest != info["sha256"] or pixels.dtype != np.float32:
-        return None
-    return Radiograph(pixels, bit_depth, info.get("source"), info.get("photometric", "MONOCHROME2"))
+    _check(
+        isinstance(value, list)
+        and len(value) == 2
+        and all(type(v) is int and v > 0 for v in value),
+        f"{where} is not a shape",
+    )
+    return tuple(value)
+
+
+_NUMBER = (int, float)
+_SCALAR = (str, int, float, bool)  # descriptive fields no writer validates: any JSON scalar
+
+
+def _whole(data: dict[str, Any], name: str, where: str) -> int:
+    """An integer field (0 when absent); an integral float is an integer written by a
+    backend that counted in floats."""
+    value = _optional(data, name, _NUMBER, 0, where)
+    _check(float(value).is_integer(), f"{where}.{name} is not a whole number")
+    return int(value)
+
+
+def _load_entry(folder: Path, key: str, raw: bytes) -> InpaintResult:
+    """The result an entry's JSON bytes (and the pixel files they name) hold; raises
+    (:class:`_Damage` or whatever the damage causes) when anything is amiss."""
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _Damage(f"the JSON is not UTF-8 ({exc})") from exc
+    except ValueError as exc:
+        raise _Damage(f"not JSON ({exc})") from exc
+    _check(isinstance(entry, dict), f"the JSON is {type(entry).__name__}, not an object")
+    fmt = entry.get("format")
+    _check(type(fmt) is int and fmt == CACHE_FORMAT, f"format {fmt!r}, not {CACHE_FORMAT}")
+    _check(entry.get("key") == key, "the JSON names another key")
+    rec = _required(entry, "result", dict, "entry")
+    bit_depth = _required(rec, "bit_depth", int, "result")
+    backend = _required(rec, "backend", str, "result")
+    shape = _shape(rec.get("shape"), "result.shape")
+    image = _read_pixels(folder, key, _required(entry, "image", dict, "entry"), bit_depth, shape)
+    returned = None
+    if entry.get("returned") is not None:
+        info = _required(entry, "returned", dict, "entry")
+        returned_shape = _shape(rec.get("returned_shape"), "result.returned_shape")
+        returned = _read_pixels(folder, key, info, bit_depth, returned_shape, "returned")
+    extra = dict(_optional(rec, "extra", dict, {}, "result"))
+    extra["cache_key"] = key
+    flags = _optional(rec, "flags", list, [], "result")
+    _check(all(isinstance(f, _SCALAR) for f in flags), "result.flags holds a non-scalar")
+    placement = _optional(rec, "placement", dict, None, "result")
+    return InpaintResult(
+        image=image,
+        backend=backend,
+        options=_optional(rec, "options", dict, {}, "result"),
+        seed=_whole(rec, "seed", "result"),
+        prompt=_optional(rec, "prompt", _SCALAR, None, "result"),
+        variant=_whole(rec, "variant", "result"),
+        case_id=_optional(rec, "case_id", _SCALAR, None, "result"),
+        seconds=float(_optional(rec, "seconds", _NUMBER, 0.0, "result")),
+        cost_usd=float(_optional(rec, "cost_usd", _NUMBER, 0.0, "result")),
+        compositing=_optional(rec, "compositing", _SCALAR, None, "result"),
+        flags=tuple(flags),
+        extra=extra,
+        placement=_placement(placement),
+        returned=returned,
+    )
+
+
+def _read_pixels(
+    folder: Path,
+    key: str,
+    info: dict[str, Any],
+    bit_depth: int,
+    shape: tuple[int, ...] | None,
+    what: str = "image",
+) -> Radiograph:
+    """The image a ``_write_pixels`` description names; raises :class:`_Damage` when it is
+    missing, misnamed, cut short or does not match its hash or its recorded shape."""
+    name = _required(info, "file", str, what)
+    digest = _required(info, "sha256", str, what)
+    source = _optional(info, "source", _SCALAR, None, what)
+    photometric = _optional(info, "photometric", str, "MONOCHROME2", what)
+    _check(re.fullmatch(r"[0-9a-f]{64}", digest) is not None, f"{what}.sha256 is not a digest")
+    _check(
+        re.fullmatch(rf"{key}\.{digest[:16]}\.npy", name) is not None,
+        f"{what}.file {name!r} is not this entry's pixel file",
+    )
+    pixels = _load_npy(folder / name, what)
+    if shape is not None:
+        _check(pixels.shape == shape, f"the {what} pixels are {pixels.shape}, not {shape}")
+    actual = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+    _check(actual == digest, f"the {what} pixels do not match their hash")
+    return Radiograph(pixels, bit_depth, source, photometric)
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    """A 2-D float32 array from an ``.npy`` file, its header checked before any data is
+    read (so a damaged header cannot ask for terabytes); raises :class:`_Damage`."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+            else:
+                raise _Damage(f"the {what} file has .npy version {version}")
+            _check(
+                dtype == np.dtype("<f4") or dtype == np.dtype(np.float32),
+                f"the {what} file holds {dtype}, not float32",
+            )
+            _check(
+                len(shape) == 2 and all(int(n) > 0 for n in shape),
+                f"the {what} file holds an array of shape {shape}",
+            )
+            size = int(shape[0]) * int(shape[1]) * 4
+            data = fh.read(size + 1)
+    except _Damage:
+        raise
+    except FileNotFoundError as exc:
+        raise _Damage(f"the {what} file {path.name} is missing") from exc
+    except (OSError, ValueError) as exc:  # a folder, unreadable, not an .npy, cut short
+        raise _Damage(f"the {what} file is unreadable ({type(exc).__name__}: {exc})") from exc
+    _check(len(data) == size, f"the {what} file holds {len(data)} data bytes, not {size}")
+    pixels = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return pixels.astype(np.float32, copy=False)
 
 
 def _placement(data: Any) -> Any:

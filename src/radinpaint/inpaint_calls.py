@@ -40,7 +40,25 @@ if TYPE_CHECKING:
     from .cache import ResultCache
     from .evaluation.executor import Executor
 
-__all__ = ["InpaintCalls", "Outcome", "error_text", "group_calls", "is_fatal"]
+__all__ = [
+    "DRY_RUN_FLAG",
+    "InpaintCalls",
+    "Outcome",
+    "error_text",
+    "group_calls",
+    "is_dry_run",
+    "is_fatal",
+]
+
+DRY_RUN_FLAG = "dry-run"
+"""The flag of a result a backend returned without computing it (``dry_run=True``: nothing
+sent, the input returned as it was). Such a result is never cached, and an evaluation reports
+it as not computed instead of scoring it."""
+
+
+def is_dry_run(result: InpaintResult) -> bool:
+    """Whether ``result`` is a dry run's stand-in (flagged :data:`DRY_RUN_FLAG`), not an output."""
+    return DRY_RUN_FLAG in result.flags
 
 
 @attrs.frozen
@@ -207,7 +225,8 @@ class InpaintCalls:
                 if secret:  # names the backend declared secret leave the record here
                     answer = attrs.evolve(answer, options=scrub_options(answer.options, secret))
                 key = self.key(request)
-                self._store(key, answer)
+                if not is_dry_run(answer):  # a dry run's stand-in is no result to keep
+                    self._store(key, answer)
                 out.append(Outcome(request, result=_relabel(answer, request, key)))
             elif isinstance(answer, InpaintFailure):
                 if answer.fatal:
@@ -243,13 +262,16 @@ class InpaintCalls:
 
         A stored ``"empty-mask"`` result (the input returned unchanged, nothing computed or
         paid) is no answer for a backend that declares ``edits_whole_image``: it edits an
-        empty mask too, so the request is computed.
+        empty mask too, so the request is computed. A stored dry run's stand-in (written by
+        an older version) is no answer either.
         """
         if self.cache is None:
             return None
         key = self.key(request)
         hit = self.cache.get(key)
         if hit is not None and self.capabilities.edits_whole_image and "empty-mask" in hit.flags:
+            hit = None
+        if hit is not None and is_dry_run(hit):
             hit = None
         return (
             None

@@ -85,8 +85,10 @@ def _sealed(array: np.ndarray) -> np.ndarray:
 
 def _check_bit_depth(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if value not in SUPPORTED_BIT_DEPTHS:
+        source = instance.source if isinstance(instance, Radiograph) else None
         raise InvalidInputError(
             f"unsupported bit depth {value!r} for {type(instance).__name__}",
+            input=source,
             available=[str(b) for b in SUPPORTED_BIT_DEPTHS],
             fix="pass the bit depth the image was stored at",
         )
@@ -159,7 +161,10 @@ class Radiograph:
     def _check_photometric(self, attribute: attrs.Attribute, value: str) -> None:
         if value not in PHOTOMETRICS:
             raise InvalidInputError(
-                f"unknown photometric interpretation {value!r}", available=PHOTOMETRICS
+                f"unknown photometric interpretation {value!r}",
+                input=self.source,
+                available=PHOTOMETRICS,
+                fix="pass MONOCHROME2 (0 = black) or MONOCHROME1 (0 = white), as the file says",
             )
 
     @classmethod
@@ -291,6 +296,7 @@ def _bool_array(value: np.ndarray) -> np.ndarray:
     if arr.dtype != np.bool_:
         raise InvalidInputError(
             f"a mask must be a boolean array, got {arr.dtype}",
+            input="Mask(array)",
             fix="use Mask.from_array, which thresholds integer and float masks",
         )
     return _frozen_array(arr, np.bool_)
@@ -315,27 +321,71 @@ class Mask:
     def _check_array(self, attribute: attrs.Attribute, value: np.ndarray) -> None:
         if value.ndim != 2:
             raise InvalidInputError(
-                f"a mask must be 2-D, got shape {value.shape}", input=self.source
+                f"a mask must be 2-D, got shape {value.shape}",
+                input=self.source or "Mask(array)",
+                fix="give one (height, width) mask per image; Mask.from_array takes the "
+                "first channel of an RGB(A) mask",
             )
 
     @classmethod
     def from_array(
         cls, array: np.ndarray, *, source: str | None = None, threshold: float | None = None
     ) -> Mask:
-        """Build from any array: non-zero is True, or ``> threshold`` when one is given.
+        """Build from a boolean, integer or float array.
 
-        RGB(A) masks are reduced to their first channel.
+        Without ``threshold``, non-zero is True (0/1, 0/255 and soft masks in ``[0, 1]``
+        alike: any value above 0 marks the pixel); the values must then be ``>= 0``. With
+        ``threshold``, a value is True when it is ``> threshold`` (signed values such as
+        logits are fine). NaN and infinite values are refused: they say nothing about
+        whether a pixel is an artifact. RGB(A) masks are reduced to their first channel.
+
+        Raises:
+            InvalidInputError: non-finite or (without a threshold) negative values, a
+                non-numeric array, or a threshold that is not a finite number.
         """
+        what = source or "Mask.from_array"
         arr = np.asarray(array)
         if arr.ndim == 3:
             arr = arr[..., 0]
         if arr.dtype == np.bool_:
-            out = arr
-        elif threshold is None:
-            out = arr != 0
-        else:
-            out = arr > threshold
-        return cls(out, source)
+            return cls(arr, source)
+        if arr.dtype.kind not in "iuf":
+            raise InvalidInputError(
+                f"a mask must hold booleans or numbers, got dtype {arr.dtype}",
+                input=what,
+                fix="give a boolean array, or numbers where 0 keeps a pixel",
+            )
+        if arr.dtype.kind == "f":
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            if bad:
+                raise InvalidInputError(
+                    f"the mask has {bad} NaN or infinite value(s) of {arr.size}; they do "
+                    "not say whether a pixel is an artifact",
+                    input=what,
+                    fix="replace them first, e.g. np.nan_to_num(array, nan=0.0) to keep "
+                    "those pixels or nan=1.0 to remove them",
+                )
+        if threshold is None:
+            if arr.size and arr.dtype.kind != "u" and arr.min() < 0:
+                raise InvalidInputError(
+                    f"the mask has negative values (down to {arr.min()}); without a "
+                    "threshold, non-zero means 'remove', which is unclear for them",
+                    input=what,
+                    fix="pass threshold= (True where the value is above it), or give "
+                    "values >= 0 (0 keeps a pixel)",
+                )
+            return cls(arr != 0, source)
+        if (
+            isinstance(threshold, (bool, np.bool_))
+            or not isinstance(threshold, (int, float, np.integer, np.floating))
+            or not np.isfinite(threshold)
+        ):
+            raise InvalidInputError(
+                f"a mask threshold must be a finite number, got {threshold!r}",
+                input=what,
+                fix="pass e.g. threshold=0.5, or threshold=None for 'non-zero is True'",
+            )
+        return cls(arr > threshold, source)
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> Mask:
@@ -386,7 +436,11 @@ class Mask:
     def dilate(self, pixels: int) -> Mask:
         """Grow the mask by ``pixels`` in every direction (a disc-shaped margin)."""
         if pixels < 0:
-            raise InvalidInputError(f"dilation must be >= 0 pixels, got {pixels}")
+            raise InvalidInputError(
+                f"dilation must be >= 0 pixels, got {pixels}",
+                input=self.source or "Mask.dilate",
+                fix="pass a margin of 0 or more pixels",
+            )
         if pixels == 0 or self.is_empty:
             return self
         import cv2
@@ -498,6 +552,24 @@ class Case:
             )
 
 
+def _non_negative_int(value: object, name: str) -> int:
+    """``value`` as a Python int when it is an integer >= 0 (numpy ints too, bool not)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InvalidInputError(
+            f"an inpaint request's {name} must be an integer >= 0, got {value!r} "
+            f"({type(value).__name__})",
+            input=f"InpaintRequest.{name}",
+            fix=f"pass {name}= a whole number such as 0 or 42",
+        )
+    if value < 0:
+        raise InvalidInputError(
+            f"an inpaint request's {name} must be >= 0, got {value}",
+            input=f"InpaintRequest.{name}",
+            fix=f"pass {name}= a whole number such as 0 or 42",
+        )
+    return int(value)
+
+
 @attrs.frozen(eq=False)
 class InpaintRequest:
     """One image to inpaint: the image, what to remove, the prompt and the seed.
@@ -514,16 +586,14 @@ class InpaintRequest:
     image: Radiograph
     mask: Mask
     prompt: str | None = None
-    seed: int = attrs.field(default=0, converter=int)
-    variant: int = attrs.field(default=0, converter=int)
+    seed: int = attrs.field(default=0, converter=lambda v: _non_negative_int(v, "seed"))
+    variant: int = attrs.field(default=0, converter=lambda v: _non_negative_int(v, "variant"))
     case_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         check_same_shape(
             self.image.shape, self.mask.shape, f"inpaint request for {self.case_id or self.image}"
         )
-        if self.variant < 0:
-            raise InvalidInputError(f"variant must be >= 0, got {self.variant}")
 
     @property
     def variant_seed(self) -> int:

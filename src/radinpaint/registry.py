@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import attrs
@@ -43,6 +43,7 @@ __all__ = [
     "PluginEntry",
     "build_backend",
     "capabilities_of",
+    "check_spec",
     "get_backend",
     "get_inpainter",
     "get_mask_provider",
@@ -247,6 +248,19 @@ def _check_options(entry: PluginEntry, options: dict[str, Any]) -> None:
             available=accepted,
             fix="check the option names (radinpaint plugins lists backends)",
         )
+
+
+def check_spec(kind: str, name: str, options: Mapping[str, Any] | None = None) -> PluginEntry:
+    """The registration of backend ``name`` of ``kind``, after checking that it exists and
+    accepts ``options`` by name; nothing is built (no weights read, no key needed).
+
+    Raises:
+        UnknownPluginError: no such backend (the error lists the names available).
+        UnknownOptionError: an option its factory does not take.
+    """
+    entry = _entry(kind, name)
+    _check_options(entry, dict(options or {}))
+    return entry
 
 
 def _entry(kind: str, name: str) -> PluginEntry:

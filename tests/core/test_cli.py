@@ -33,3 +33,17 @@ def test_console_script_runs():
         [sys.executable, "-m", "radinpaint", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "radinpaint" in done.stdout
+
+
+def test_a_usage_error_is_one_line_with_the_fix_and_help_still_works(capsys):
+    import pytest
+
+    assert main(["run", "--preset", "bogus", "--out", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--preset" in err and "bogus" in err and "Fix:" in err and "usage:" not in err
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+        assert "usage:" in capsys.readouterr().out

@@ -7,8 +7,12 @@ that parses but lacks a field (or holds one of the wrong type) is a miss, never 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing as mp
 import threading
+import traceback
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -166,3 +170,103 @@ def test_a_replaced_entry_serves_the_new_pixels(tmp_path):
     assert got is not None and got.seconds == 1.5
     assert np.array_equal(got.image.pixels, new.image.pixels)
     assert len(cache) == 1
+
+
+# -- two processes, 300 keys -----------------------------------------------------------------
+
+N_KEYS = 300
+
+
+def _key(i: int) -> str:
+    return hashlib.sha256(f"key {i}".encode()).hexdigest()
+
+
+def _writer_result(i: int, writer: int) -> InpaintResult:
+    """Writer ``writer``'s result for key ``i``: they differ in the output, in the returned
+    frame only, in the output only (the same frame), or in having a returned frame at all."""
+    kind = i % 4
+    own = np.random.default_rng([i, writer])
+    shared = np.random.default_rng([i, 99])
+    pixels = (own if kind != 1 else shared).random((12, 10), dtype=np.float32)
+    frame = (own if kind != 2 else shared).random((8, 8), dtype=np.float32)
+    returned = None if kind == 3 and writer == 1 else Radiograph(frame, 16)
+    return InpaintResult(
+        image=Radiograph(pixels, 16),
+        backend="paid",
+        seed=i,
+        seconds=float(writer),  # which writer's record this is
+        extra={"writer": writer},
+        returned=returned,
+    )
+
+
+def _whole(got: InpaintResult, i: int) -> bool:
+    """Whether ``got`` is one writer's whole result for key ``i`` (nothing mixed)."""
+    want = _writer_result(i, int(got.seconds))
+    same_frame = (got.returned is None and want.returned is None) or (
+        got.returned is not None
+        and want.returned is not None
+        and np.array_equal(got.returned.pixels, want.returned.pixels)
+    )
+    return (
+        got.extra.get("writer") == int(got.seconds)
+        and np.array_equal(got.image.pixels, want.image.pixels)
+        and same_frame
+    )
+
+
+def _write_all(root: str, writer: int, start, problems) -> None:
+    try:
+        cache_mod.STALE_TEMP_SECONDS = 0.0  # sweeps at every write: only liveness protects
+        order = list(range(N_KEYS)) if writer == 0 else list(range(N_KEYS))[::-1]
+        start.wait()
+        for _ in range(2):
+            for i in order:
+                ResultCache(root).put(_key(i), _writer_result(i, writer))
+    except BaseException:
+        problems.put(f"writer {writer}: {traceback.format_exc()}")
+
+
+def _read_all(root: str, start, stop, problems) -> None:
+    """Read every key while the writers write: an entry, once whole, stays whole."""
+    try:
+        cache = ResultCache(root)
+        seen: set[int] = set()
+        start.wait()
+        while not stop.is_set():
+            for i in range(N_KEYS):
+                got = cache.get(_key(i))
+                if got is None:
+                    if i in seen:
+                        problems.put(f"reader: entry {i} was whole, then a miss")
+                elif not _whole(got, i):
+                    problems.put(f"reader: entry {i} mixes the writers")
+                else:
+                    seen.add(i)
+    except BaseException:
+        problems.put(f"reader: {traceback.format_exc()}")
+
+
+def test_two_processes_writing_different_results_leave_every_entry_valid(tmp_path):
+    ctx = mp.get_context("fork")
+    root = str(tmp_path / "cache")
+    start, stop, problems = ctx.Barrier(3), ctx.Event(), ctx.Queue()
+    writers = [ctx.Process(target=_write_all, args=(root, w, start, problems)) for w in (0, 1)]
+    reader = ctx.Process(target=_read_all, args=(root, start, stop, problems))
+    for p in [*writers, reader]:
+        p.start()
+    for p in writers:
+        p.join(300)
+    stop.set()
+    reader.join(60)
+    found = []
+    while not problems.empty():
+        found.append(problems.get())
+    assert not found, "\n".join(found[:5])
+    assert [p.exitcode for p in [*writers, reader]] == [0, 0, 0]
+
+    cache = ResultCache(root)
+    entries = {i: cache.get(_key(i)) for i in range(N_KEYS)}
+    assert [i for i, got in entries.items() if got is None or not _whole(got, i)] == []
+    assert len(cache) == N_KEYS
+    assert not list(Path(root).glob("??/.*.tmp"))  # no temporary file left behind

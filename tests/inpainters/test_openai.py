@@ -391,3 +391,27 @@ def test_study_results_record_the_squash(server):
         np.testing.assert_allclose(
             res.placement.from_backend(res.returned.pixels), res.image.pixels, atol=1e-6
         )
+
+
+@pytest.mark.parametrize(
+    "value", ["x", "30", 0, -5, float("nan"), float("inf"), True, None], ids=repr
+)
+def test_a_bad_timeout_fails_when_the_backend_is_built(value):
+    from radinpaint.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="timeout") as info:
+        get_inpainter("openai", timeout=value)
+    assert "openai" in str(info.value) and info.value.fix
+
+
+def test_a_good_timeout_is_kept():
+    assert get_inpainter("openai", timeout=30).timeout == 30.0
+    assert get_inpainter("openai", timeout=np.float32(0.5)).timeout == 0.5
+
+
+def test_a_bad_timeout_never_reaches_the_network(server):
+    from radinpaint.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="timeout"):
+        backend(server, timeout="x")
+    assert server.edit_count == 0

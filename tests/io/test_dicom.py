@@ -114,3 +114,32 @@ def test_truncated_dicom_pixels(tmp_path, ramp12):
     path.write_bytes(data[: len(data) - 3000])
     with pytest.raises(ImageReadError, match=r"t\.dcm"):
         read_image(path)
+
+
+def test_values_above_bits_stored_are_refused_not_masked(tmp_path):
+    raw = np.array([[0, 100], [4095, 5000]], dtype=np.uint16)  # 5000 needs 13 bits
+    path = make_dicom(tmp_path / "hb.dcm", raw, bits=12)
+    with pytest.raises(ImageReadError, match="BitsStored") as info:
+        read_image(path)
+    error = info.value
+    assert str(path) in str(error)
+    assert "5000" in str(error) and "4095" in str(error)
+    assert error.fix and "BitsStored" in error.fix
+
+
+def test_signed_values_outside_bits_stored_are_refused(tmp_path):
+    raw = np.array([[0, 100], [-1, 3000]], dtype=np.int16)  # 3000 > 2047, sign-extended -1
+    path = make_dicom(tmp_path / "s.dcm", raw.view(np.uint16), bits=12, PixelRepresentation=1)
+    with pytest.raises(ImageReadError, match=r"s\.dcm"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("padding", ["sign-extended", "zero-padded"])
+def test_signed_twelve_bit_values_in_either_padding_read(tmp_path, padding):
+    values = np.array([[-2048, -1], [0, 2047]], dtype=np.int16)
+    stored = values.view(np.uint16)
+    if padding == "zero-padded":  # the unused high bits left 0, as the standard allows
+        stored = stored & 0x0FFF
+    path = make_dicom(tmp_path / "p.dcm", stored, bits=12, PixelRepresentation=1)
+    image = read_image(path, window=False)
+    np.testing.assert_allclose(image.pixels, (values + 2048) / 4095, atol=1e-6)

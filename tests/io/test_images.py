@@ -134,3 +134,41 @@ def test_real_sample_reads(rsna_samples):
     image = read_image(rsna_samples / "with-markers" / "10186.png")
     assert image.shape == (907, 924)
     assert image.bit_depth == 8
+
+
+def _png_with_depth_text(path, values, declared: str):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("radinpaint:bit_depth", declared)
+    Image.fromarray(values).save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def test_sixteen_bit_png_whose_depth_tag_says_8_is_not_cut_to_8_bits(tmp_path):
+    values = np.arange(0, 65536, 7, dtype=np.uint16)[:4096].reshape(64, 64)
+    path = _png_with_depth_text(tmp_path / "lies.png", values, "8")
+    with pytest.raises(ImageReadError, match="8-bit") as info:
+        read_image(path)
+    error = info.value
+    assert str(path) in str(error)
+    assert error.fix and "radinpaint:bit_depth" in error.fix
+
+
+@pytest.mark.parametrize("declared", [10, 12, 14])
+def test_a_depth_tag_contradicted_by_the_samples_is_refused(tmp_path, declared):
+    values = np.arange(1, 65536, 1, dtype=np.uint16)[:4096].reshape(64, 64)
+    path = _png_with_depth_text(tmp_path / "x.png", values, str(declared))
+    with pytest.raises(ImageReadError, match=f"{declared}-bit"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("declared", [8, 12])
+def test_a_depth_tag_the_samples_agree_with_is_kept(tmp_path, declared):
+    top = (1 << declared) - 1
+    levels = np.arange(top + 1, dtype=np.float64)[: 64 * 64].reshape(-1, 64)
+    values = np.rint(levels / top * 65535).astype(np.uint16)
+    path = _png_with_depth_text(tmp_path / "x.png", values, str(declared))
+    image = read_image(path)
+    assert image.bit_depth == declared
+    np.testing.assert_array_equal(image.to_uint(), levels.astype(np.uint16))

@@ -89,7 +89,7 @@ def test_torchscript_member_loads_and_matches(tmp_path, images) -> None:
     path = tmp_path / "net.pt"
     scripted.save(str(path))
     ts = load_torchscript_member(
-        path, targets=("bone_age", "male"), preprocessing=TINY, age_scale=10
+        path, targets=("bone_age", "male"), preprocessing=TINY, age_scale=10, allow_torchscript=True
     )
     assert ts.is_script
     ours = EnsemblePredictor("eager", [member]).predict(images)
@@ -98,11 +98,13 @@ def test_torchscript_member_loads_and_matches(tmp_path, images) -> None:
     np.testing.assert_allclose(theirs.p_male, ours.p_male, atol=1e-6)
     out = tmp_path / "saved"
     save_ensemble(EnsemblePredictor("script", [ts]), out)
-    again = load_ensemble(out).predict(images)
+    again = load_ensemble(out, allow_torchscript=True).predict(images)
     np.testing.assert_allclose(again.bone_age_months, ours.bone_age_months, atol=1e-4)
     with pytest.raises(CheckpointError, match="TorchScript"):
         (tmp_path / "junk.pt").write_bytes(b"not a zip")
-        load_torchscript_member(tmp_path / "junk.pt", targets="male", preprocessing=TINY)
+        load_torchscript_member(
+            tmp_path / "junk.pt", targets="male", preprocessing=TINY, allow_torchscript=True
+        )
 
 
 class _Evil:

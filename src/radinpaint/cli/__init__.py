@@ -13,17 +13,34 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import RadinpaintError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["UsageError", "build_parser", "main"]
+
+
+class UsageError(RadinpaintError):
+    """The command line itself is wrong: an unknown flag or command, a bad value."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        self.prog = prog
+        super().__init__(message, fix=f"see '{prog} --help' for the usage")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors come back to :func:`main` (one line, no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self.prog, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every discovered subcommand."""
+    """The argument parser with every discovered subcommand (their parsers are the same
+    class, so a bad argument of any command is reported by :func:`main` in one line)."""
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="radinpaint",
         description="Measure whether inpainting radiographs changes what AI models read.",
     )
@@ -40,20 +57,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (2 for a RadinpaintError)."""
+    """Run the command line; returns the exit code.
+
+    2 for a bad command line or a :class:`~radinpaint.errors.RadinpaintError` (one line on
+    stderr: what is wrong, with which input, and the fix), 130 when interrupted; a command
+    that isolates bad items returns 1 when any failed.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"{exc.prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    name = f"radinpaint {args.command}"
     try:
         return int(args.func(args) or 0)
     except RadinpaintError as exc:
-        print(f"radinpaint {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {_one_line(exc, name)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that cannot be written, a disk that is full
+        where = f" Input: {exc.filename}." if exc.filename else ""
+        print(
+            f"{name}: error: {exc.strerror or exc}.{where} Fix: check the path, its "
+            "permissions and the free space",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
-        print(f"radinpaint {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: RadinpaintError, command: str = "radinpaint") -> str:
+    """The error's message on one line, with a pointer to the help when it names no fix."""
+    text = " ".join(str(exc).split())
+    if exc.fix:
+        return text
+    return f"{text.rstrip('.')}. Fix: see '{command} --help' and docs/ for the accepted values."
 
 
 if __name__ == "__main__":  # pragma: no cover

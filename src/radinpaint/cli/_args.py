@@ -8,7 +8,17 @@ from typing import Any
 
 from ..io.images import IMAGE_EXTENSIONS
 
-__all__ = ["expand_images", "parse_options"]
+__all__ = [
+    "UNREADABLE_FILE",
+    "at_least",
+    "existing_path",
+    "expand_images",
+    "failure_text",
+    "parse_options",
+]
+
+UNREADABLE_FILE = "give a readable image file (PNG, TIFF, JPEG or DICOM) or leave this one out"
+"""The fix named for an input file that cannot be read, when its error names none."""
 
 
 def parse_options(items: list[str], what: str = "--option") -> dict[str, Any]:
@@ -44,3 +54,40 @@ def expand_images(paths: list[str]) -> list[Path]:
         else:
             files.append(p)
     return files
+
+
+def at_least(value: float | None, flag: str, minimum: float) -> None:
+    """Refuse a numeric option below ``minimum`` (before anything runs), naming the flag."""
+    from ..errors import InvalidInputError
+
+    if value is not None and value < minimum:
+        raise InvalidInputError(
+            f"{flag} must be >= {minimum}, got {value}",
+            input=flag,
+            fix=f"pass {flag} {minimum} or more",
+        )
+
+
+def failure_text(exc: BaseException | str, fix: str) -> str:
+    """One line saying why an item failed (an error, or a reason a backend gave), with
+    ``fix`` when it names no fix."""
+    from ..errors import RadinpaintError, error_text
+
+    text = " ".join((exc if isinstance(exc, str) else error_text(exc)).split())  # one line
+    if (isinstance(exc, RadinpaintError) and exc.fix) or "Fix:" in text:
+        return text
+    return f"{text.rstrip('.')}. Fix: {fix.rstrip('.')}."
+
+
+def existing_path(path: str | Path, flag: str, what: str) -> Path:
+    """``path`` when it exists; otherwise an error naming ``flag`` and what it takes."""
+    from ..errors import InvalidInputError
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InvalidInputError(
+            f"{flag} {str(path)!r}: no such file or folder",
+            input=str(path),
+            fix=f"check the path; {flag} takes {what}",
+        )
+    return p

@@ -1,7 +1,8 @@
 """``radinpaint bench``: the bundled bone-age study, offline, on phantoms or on real data.
 
 Default: 200 phantoms (512 pixels high, RSNA-like aspect ratios), 3 variants, ground-truth
-masks, the backends ``identity``, ``resample`` (squash to 1024x1024 and back),
+masks, the backends ``identity``, ``blur`` (a positive control: a known damage),
+``resample`` (squash to 1024x1024 and back),
 ``study-geometry`` (the same squash, scored as the study's predictors read it, never
 restored), ``telea``, ``navier-stokes``, ``biharmonic``, ``gan`` (pasting back) and
 ``gan-raw`` (the GAN's whole redrawn image), plus ``diffusers`` when a model is
@@ -23,10 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .run import add_common, data_spec, finish, split_list
+from ._args import at_least
+from .run import add_common, data_spec, finish, report_formats, split_list
 
 DEFAULT_BACKENDS: tuple[str, ...] = (
     "identity",
+    "blur",
     "resample",
     "study-geometry=resample:restore=false",
     "telea",
@@ -86,7 +89,7 @@ def available_backends(
 ) -> tuple[list[Any], list[str]]:  # fmt: skip
     """The backend specs that can run here, and a note for each left out."""
     from ..evaluation import BackendSpec
-    from ..inpainters.openai.backend import ALLOW_UPLOAD_ENV
+    from ..inpainters.openai.presets import ALLOW_UPLOAD_ENV, upload_allowed
     from ..registry import list_inpainters
 
     names = {e.name for e in list_inpainters()}
@@ -98,7 +101,7 @@ def available_backends(
             what
             for what, ok in (
                 ("OPENAI_API_KEY", bool(os.environ.get("OPENAI_API_KEY"))),
-                (f"{ALLOW_UPLOAD_ENV}=1", os.environ.get(ALLOW_UPLOAD_ENV, "") in ("1", "true")),
+                (f"{ALLOW_UPLOAD_ENV}=1", upload_allowed(False)),  # the backend's own rule
             )
             if not ok
         ]
@@ -123,12 +126,22 @@ def available_backends(
 
 def run(args: argparse.Namespace) -> int:
     """Run the bench and write its report."""
+    from ..datasets.phantom import MIN_SIZE
     from ..errors import InvalidInputError, UnknownPluginError
     from ..evaluation import evaluation_from_config
     from ..plugins import plugin_errors
     from ..registry import list_predictors
 
     started = time.perf_counter()
+    formats = report_formats(args.format)  # before the run, not after it
+    at_least(args.n, "--n", 1)
+    at_least(args.variants, "--variants", 1)
+    if not args.data:
+        at_least(args.size, "--size", MIN_SIZE)
+    at_least(args.workers, "--workers", 1)
+    at_least(args.n_resamples, "--n-resamples", 1)
+    at_least(args.max_usd, "--max-usd", 0)
+    at_least(args.pixel_detail, "--pixel-detail", 0)
     cache = args.cache or args.out / "cache"
     specs = split_list(args.backends) or list(DEFAULT_BACKENDS)
     inpainters, notes = available_backends(
@@ -162,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
         ) from exc
     if not inpainters:
         raise InvalidInputError(
-            "none of the bench's backends is available", fix="see the notes above"
+            f"none of the bench's backends is available ({'; '.join(notes)})",
+            input="--backends",
+            fix="pass --backends with registered names (radinpaint plugins lists them)",
         )
     if args.data:
         dataset: dict[str, Any] = data_spec(args.data)
@@ -192,4 +207,4 @@ def run(args: argparse.Namespace) -> int:
           f"predictor: {predictor}")  # fmt: skip
     evaluation = evaluation_from_config(config)
     result = evaluation.run()
-    return finish(result, args.out, args.format, started, "bench")
+    return finish(result, args.out, formats, started, "bench")

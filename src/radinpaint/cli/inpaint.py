@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import expand_images, parse_options
+from ._args import UNREADABLE_FILE, at_least, expand_images, failure_text, parse_options
 
 __all__ = ["parse_options", "register", "run"]
 
@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from ..records import Case, InpaintRequest
     from ..registry import build_backend, get_mask_provider
 
-    if args.variants < 1:
-        raise InvalidInputError(f"--variants must be >= 1, got {args.variants}")
+    at_least(args.variants, "--variants", 1)
     options = parse_options(args.option)
     built = build_backend("inpainter", args.backend, **options)
     mask_options = parse_options(args.mask_option, "--mask-option")
@@ -115,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 for k in range(args.variants)
             ]
         except (RadinpaintError, OSError) as exc:
-            failures.append((str(path), str(exc)))
+            failures.append((str(path), failure_text(exc, UNREADABLE_FILE)))
             continue
         jobs.append((path, stem, mask, requests))
 

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._args import expand_images, parse_options
+from ._args import UNREADABLE_FILE, expand_images, failure_text, parse_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}: {len(mask.components)} found ({kinds}), {100 * mask.fraction:.2f}%")
         except (RadinpaintError, OSError) as exc:
             failed += 1
-            print(f"{path}: failed: {exc}", file=sys.stderr)
+            print(
+                f"{path}: failed: {failure_text(exc, UNREADABLE_FILE)}",
+                file=sys.stderr,
+            )
     print(f"{len(files) - failed} of {len(files)} images masked into {out}")
     return 1 if failed else 0

@@ -54,10 +54,13 @@ def run(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
-    from ..datasets.phantom import PHANTOM_VERSION, PhantomDataset
+    from ..datasets.phantom import MIN_SIZE, PHANTOM_VERSION, PhantomDataset
     from ..errors import InvalidInputError
     from ..io import write_image, write_mask
+    from ._args import at_least
 
+    at_least(args.n, "--n", 1)
+    at_least(args.size, "--size", MIN_SIZE)
     if args.bit_depth not in (8, 16):
         raise InvalidInputError(
             f"--bit-depth must be 8 or 16, got {args.bit_depth}",

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ._args import at_least
+
 
 def split_list(text: str | None) -> list[str] | None:
     """Split a comma-separated list of backend specs, keeping option lists together.
@@ -89,23 +91,139 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def data_spec(text: str, *, size: int | None = None, seed: int | None = None) -> dict[str, Any]:
-    """A dataset configuration from a command-line value (``phantom:N[:SIZE]`` or a path)."""
-    if text.startswith("phantom"):
+    """A dataset configuration from a command-line value (``phantom:N[:SIZE]`` or a path).
+
+    A path that exists is always a path (a folder named ``phantoms`` too).
+    """
+    from ..errors import InvalidInputError
+
+    accepted = "an RSNA label table, a folder of images, or phantom:N[:SIZE]"
+    if (text == "phantom" or text.startswith("phantom:")) and not Path(text).exists():
         parts = text.split(":")[1:]
-        spec: dict[str, Any] = {"kind": "phantom", "n": int(parts[0]) if parts else 200}
-        if len(parts) > 1:
-            size = int(parts[1])
+        try:
+            numbers = [int(p) for p in parts]
+        except ValueError:
+            numbers = []
+        if len(numbers) != len(parts) or len(parts) > 2:
+            raise InvalidInputError(
+                f"--data {text!r} is not phantom:N or phantom:N:SIZE with whole numbers",
+                input=text,
+                fix="write e.g. --data phantom:200 or --data phantom:200:512",
+            )
+        from ..datasets.phantom import MIN_SIZE
+
+        n = numbers[0] if numbers else 200
+        if n < 1 or (len(numbers) > 1 and numbers[1] < MIN_SIZE):
+            raise InvalidInputError(
+                f"--data {text!r}: phantom:N[:SIZE] needs N >= 1 and SIZE >= {MIN_SIZE}",
+                input=text,
+                fix=f"write e.g. --data phantom:200 or --data phantom:200:{max(512, MIN_SIZE)}",
+            )
+        spec: dict[str, Any] = {"kind": "phantom", "n": n}
+        if len(numbers) > 1:
+            size = numbers[1]
         if size is not None:
             spec["size"] = size
         if seed is not None:
             spec["seed"] = seed
         return spec
+    if not Path(text).expanduser().exists():
+        raise InvalidInputError(
+            f"--data {text!r}: no such file or folder",
+            input=text,
+            fix=f"check the path; --data takes {accepted}",
+        )
     return {"kind": "folder", "path": text}
 
 
-def finish(result: Any, out: Path, formats: str, started: float, what: str) -> int:
+def check_config_file(config: Any, where: str) -> None:
+    """Refuse a configuration file that is not a JSON object or holds unknown keys."""
+    from ..errors import InvalidInputError
+    from ..evaluation.config import CONFIG_KEYS
+
+    if not isinstance(config, dict):
+        raise InvalidInputError(
+            f"the configuration is a JSON {type(config).__name__}, not an object",
+            input=where,
+            fix='write a JSON object such as {"dataset": ..., "inpainters": [...], '
+            '"predictors": [...]} (see docs/evaluation.md)',
+        )
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise InvalidInputError(
+            f"unknown configuration key(s) {', '.join(unknown)}",
+            input=where,
+            available=CONFIG_KEYS,
+            fix="correct or remove them (docs/evaluation.md lists the keys)",
+        )
+
+
+def check_config(config: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse, before anything runs, what :func:`evaluation_from_config` would refuse only
+    late or not at all: missing keys, a bad ``limit``, and backends that are not registered
+    or do not take the options given."""
+    from ..errors import InvalidInputError
+
+    merged = {**config, **{k: v for k, v in overrides.items() if v is not None}}
+    flags = {"dataset": "--data", "inpainters": "--inpainters", "predictors": "--predictors"}
+    for key, flag in flags.items():
+        if not merged.get(key):
+            raise InvalidInputError(
+                f"no {key} given",
+                input=f"{flag} / '{key}' in the configuration",
+                fix=f"pass {flag} or put '{key}' in the --config file",
+            )
+    dataset = merged["dataset"]
+    limit = dataset.get("limit") if isinstance(dataset, dict) else None
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise InvalidInputError(
+            f"the dataset's limit must be a whole number >= 1, got {limit!r}",
+            input="--limit / 'limit' in the dataset",
+            fix="pass --limit N with N >= 1, or leave it out for every case",
+        )
+    check_backends(merged)
+
+
+def check_backends(config: dict[str, Any]) -> None:
+    """Every inpainter, predictor and mask provider named is registered and takes its options.
+
+    A backend that is registered but cannot be built here (no weights, no key) is still
+    reported by the run itself, in its failures.
+    """
+    from .. import registry
+    from ..evaluation.specs import BackendSpec, parse_specs
+
+    kinds = (("inpainters", "inpainter"), ("predictors", "predictor"))
+    named = [(kind, spec) for key, kind in kinds for spec in parse_specs(config.get(key), key)]
+    if config.get("mask_provider") is not None:
+        named.append(("mask_provider", BackendSpec.parse(config["mask_provider"])))
+    for kind, spec in named:
+        if spec.instance is not None:
+            continue
+        registry.check_spec(kind, spec.name, spec.options)
+
+
+def report_formats(text: str) -> tuple[str, ...]:
+    """The report formats of ``--format`` (a comma list), checked before anything runs."""
+    from ..errors import InvalidInputError
+    from ..report import FORMATS
+
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        what = f"unknown report format(s) {', '.join(unknown)}" if unknown else "no format"
+        raise InvalidInputError(
+            f"--format {text!r}: {what}",
+            input="--format",
+            available=FORMATS,
+            fix=f"give a comma list of {', '.join(FORMATS)}, e.g. --format csv,html",
+        )
+    return formats
+
+
+def finish(result: Any, out: Path, formats: tuple[str, ...], started: float, what: str) -> int:
     """Write the report, print the headline and the time; the exit code."""
-    paths = result.write(out, formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
+    paths = result.write(out, formats=formats)
     elapsed = time.perf_counter() - started
     print(result.summary_text())
     failures = result.failures
@@ -121,7 +239,29 @@ def finish(result: Any, out: Path, formats: str, started: float, what: str) -> i
         print(f"metric {label} not computed: {err}")
     print(f"\nreport: {', '.join(str(p) for p in paths.values() if p.suffix in ('.md', '.html'))}")
     print(f"{what} finished in {elapsed:.1f} s")
-    return 0
+    return _nothing_measured(result, what)
+
+
+def _nothing_measured(result: Any, what: str) -> int:
+    """1 (and one line on stderr) when no row has a prediction: the run measured nothing."""
+    import sys
+
+    table = result.table
+    if not table.empty and table["error"].isna().any():
+        return 0
+    failures = result.failures
+    first = ""
+    if failures is not None and not failures.empty:
+        row = failures.iloc[0]
+        first = f"; the first of {len(failures)} failure(s): [{row['stage']}] {row['error']}"
+    cases = "no case was loaded" if table.empty else f"all {len(table)} row(s) failed"
+    line = " ".join(f"nothing was measured: {cases}{first}".split()).rstrip(".")
+    if "Fix:" in line:  # the first failure says how to fix it
+        line += " (every failure is in the report)."
+    else:
+        line += ". Fix: correct the inputs the failures name (all are in the report)."
+    print(f"radinpaint {what}: error: {line}", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,7 +270,12 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluation_from_config
 
     started = time.perf_counter()
-    config: dict[str, Any] = {}
+    formats = report_formats(args.format)  # before the run, not after it
+    at_least(args.variants, "--variants", 1)
+    at_least(args.limit, "--limit", 1)
+    at_least(args.workers, "--workers", 1)
+    at_least(args.n_resamples, "--n-resamples", 1)
+    config: Any = {}
     if args.config is not None:
         try:
             config = json.loads(args.config.read_text(encoding="utf-8"))
@@ -139,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
                 f"cannot read the configuration: {exc}", input=str(args.config),
                 fix="give a JSON file (see docs/evaluation.md)",
             ) from exc  # fmt: skip
+        check_config_file(config, str(args.config))
     if args.data:
         config["dataset"] = data_spec(args.data, seed=args.seed)
     if args.limit is not None:
@@ -161,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         "cache_dir": str(args.cache or config.get("cache_dir") or args.out / "cache"),
         "progress": False if args.no_progress else None,
     }
+    check_config(config, overrides)
     evaluation = evaluation_from_config(config, **overrides)
     result = evaluation.run()
-    return finish(result, args.out, args.format, started, "run")
+    return finish(result, args.out, formats, started, "run")

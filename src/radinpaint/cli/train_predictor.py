@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
-from ._args import parse_options
+from ._args import at_least, existing_path, parse_options
 
 if TYPE_CHECKING:
     from ..records import Case
@@ -67,6 +67,17 @@ def run(args: argparse.Namespace) -> int:
     """Train and save."""
     from ..predictors.training import TrainConfig, train_ensemble
 
+    at_least(args.phantoms, "--phantoms", 1)
+    for flag in ("folds", "seeds_per_fold", "epochs", "batch_size", "threads"):
+        at_least(getattr(args, flag), f"--{flag.replace('_', '-')}", 1)
+    at_least(args.patience, "--patience", 0)
+    at_least(args.min_epochs, "--min-epochs", 0)
+    if args.lr <= 0:
+        raise InvalidInputError(
+            f"--lr must be > 0, got {args.lr}", input="--lr", fix="pass e.g. --lr 3e-3"
+        )
+    if args.data is not None:
+        existing_path(args.data, "--data", "the RSNA training folder (train.csv and <id>.png)")
     cases: Sequence[Case]
     if args.phantoms is not None:
         from ..datasets.phantom import PhantomDataset

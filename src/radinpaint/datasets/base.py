@@ -30,7 +30,11 @@ def parse_bone_age(value: Any, *, where: str) -> float:
             f"bone age {value!r} is not a number", input=where, fix="give bone age in months"
         ) from exc
     if months < 0 or np.isinf(months):
-        raise InvalidInputError(f"bone age {months} months is impossible", input=where)
+        raise InvalidInputError(
+            f"bone age {months} months is impossible",
+            input=where,
+            fix="give bone age in months (0 or more), or leave it empty when unknown",
+        )
     return months
 
 
@@ -49,7 +53,11 @@ class ImageDataset(Sequence[Case]):
     def __init__(self, table: pd.DataFrame, name: str = "dataset") -> None:
         missing = [c for c in ("id", "path") if c not in table.columns]
         if missing:
-            raise InvalidInputError(f"dataset table lacks column(s) {', '.join(missing)}")
+            raise InvalidInputError(
+                f"dataset table lacks column(s) {', '.join(missing)}",
+                input=name,
+                fix="give a table with an 'id' and a 'path' column",
+            )
         table = table.copy()
         for column in COLUMNS:
             if column not in table.columns:
@@ -58,7 +66,9 @@ class ImageDataset(Sequence[Case]):
         duplicated = table["id"][table["id"].duplicated()].unique().tolist()
         if duplicated:
             raise InvalidInputError(
-                f"case ids must be unique; repeated: {', '.join(duplicated[:5])}", input=name
+                f"case ids must be unique; repeated: {', '.join(duplicated[:5])}",
+                input=name,
+                fix="list each case once in the label table (or subset)",
             )
         self._table = table[list(COLUMNS)].reset_index(drop=True)
         self.name = name
@@ -99,7 +109,11 @@ class ImageDataset(Sequence[Case]):
         index = {case_id: i for i, case_id in enumerate(self._table["id"])}
         unknown = [i for i in ids if i not in index]
         if unknown:
-            raise InvalidInputError(f"unknown case id(s) {', '.join(unknown[:5])}", input=self.name)
+            raise InvalidInputError(
+                f"unknown case id(s) {', '.join(unknown[:5])}",
+                input=self.name,
+                fix="pick ids from dataset.ids",
+            )
         return ImageDataset(self._table.iloc[[index[i] for i in ids]], self.name)
 
     def _load(self, row: pd.Series) -> Case:

@@ -9,12 +9,13 @@ import pandas as pd
 
 from ..errors import InvalidInputError
 from .base import IMAGE_EXTENSIONS, ImageDataset
-from .rsna import detect_rsna_layout, load_rsna
+from .rsna import detect_rsna_layout, rsna_dataset
 from .tables import (
     AGE_COLUMNS,
     FILE_COLUMNS,
     ID_COLUMNS,
     SEX_COLUMNS,
+    SIDE_FOLDERS,
     find_column,
     index_images,
     read_table,
@@ -23,8 +24,6 @@ from .tables import (
 
 __all__ = ["attach_side_folders", "load_folder", "open_dataset"]
 
-_SIDE_FOLDERS = ("masks", "clean")
-
 
 def _attach(table: pd.DataFrame, folder: Path | None, column: str) -> pd.DataFrame:
     if folder is None:
@@ -32,6 +31,11 @@ def _attach(table: pd.DataFrame, folder: Path | None, column: str) -> pd.DataFra
     index = index_images(folder, (".png", ".tif", ".tiff"))
     table[column] = [str(index[i]) if i in index else None for i in table["id"]]
     return table
+
+
+def _side_dirs(*given: str | os.PathLike[str] | None) -> list[Path]:
+    """The side folders given explicitly (left out when looking for images)."""
+    return [Path(g) for g in given if g is not None]
 
 
 def load_folder(
@@ -43,6 +47,10 @@ def load_folder(
     missing: str = "error",
 ) -> ImageDataset:
     """Every image in ``directory`` (recursively, except ``masks/`` and ``clean/``), lazily.
+
+    Hidden (``.name``) files and folders, and ``masks_dir``/``clean_dir`` when they lie below
+    ``directory``, are left out too. An id (file stem) found in two image files is an
+    error naming both, not a silent pick.
 
     Args:
         directory: the image folder.
@@ -58,11 +66,12 @@ def load_folder(
     root = Path(directory)
     if not root.is_dir():
         raise InvalidInputError("image folder not found", input=str(root), fix="check the path")
-    images = {
-        stem: path
-        for stem, path in index_images(root, IMAGE_EXTENSIONS).items()
-        if not set(path.relative_to(root).parts[:-1]) & set(_SIDE_FOLDERS)
-    }
+    images = index_images(
+        root,
+        IMAGE_EXTENSIONS,
+        skip_names=SIDE_FOLDERS,
+        skip_dirs=_side_dirs(masks_dir, clean_dir),
+    )
     if labels is None:
         if not images:
             raise InvalidInputError(
@@ -106,7 +115,11 @@ def attach_side_folders(
     ):
         folder = Path(given) if given is not None else Path(root) / name
         if given is not None and not folder.is_dir():
-            raise InvalidInputError(f"{name} folder not found", input=str(folder))
+            raise InvalidInputError(
+                f"{name} folder not found",
+                input=str(folder),
+                fix=f"check the {name}_dir path, or leave it out",
+            )
         table = _attach(table, folder if folder.is_dir() else None, column)
     return ImageDataset(table, name=dataset.name)
 
@@ -123,7 +136,8 @@ def open_dataset(path: str | os.PathLike[str], **options: object) -> ImageDatase
         raw = read_table(p)
         if detect_rsna_layout(list(raw.columns)):
             side = {k: options.pop(k) for k in ("masks_dir", "clean_dir") if k in options}
-            dataset = load_rsna(p, **options)  # type: ignore[arg-type]
+            skip = _side_dirs(*side.values())  # type: ignore[arg-type]
+            dataset = rsna_dataset(p, skip_dirs=skip, **options)  # type: ignore[arg-type]
             return attach_side_folders(dataset, p.parent, **side)  # type: ignore[arg-type]
         return load_folder(p.parent, p, **options)  # type: ignore[arg-type]
     if p.is_dir():
@@ -138,4 +152,8 @@ def open_dataset(path: str | os.PathLike[str], **options: object) -> ImageDatase
                 fix="pass the table's path instead of the folder",
             )
         return load_folder(p, **options)  # type: ignore[arg-type]
-    raise InvalidInputError("no such file or folder", input=str(p))
+    raise InvalidInputError(
+        "no such file or folder",
+        input=str(p),
+        fix="pass a label table (CSV/XLSX) or a folder of images",
+    )

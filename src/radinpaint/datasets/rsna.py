@@ -8,18 +8,29 @@ validation    ``Image ID, male, Bone Age (months)``              True / False
 test          ``Case ID, Sex, Ground truth bone age (months)``   M / F
 ============  =================================================  ======================
 
-Images are ``<id>.png`` anywhere below ``image_dir`` (default: the table's folder). A
-``file`` column, when present, gives each image's path relative to the table instead.
+Images are ``<id>.png`` anywhere below ``image_dir`` (default: the table's folder), except in
+``masks/`` and ``clean/`` folders (artifact masks and artifact-free copies named like the
+images, as ``radinpaint phantoms`` writes them) and hidden (``.name``) files and folders. An
+id found in two image files is an error, not a silent pick. A ``file`` column, when
+present, gives each image's path relative to the table instead.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InvalidInputError
 from .base import IMAGE_EXTENSIONS, ImageDataset
-from .tables import FILE_COLUMNS, find_column, index_images, read_table, to_dataset_table
+from .tables import (
+    FILE_COLUMNS,
+    SIDE_FOLDERS,
+    find_column,
+    index_images,
+    read_table,
+    to_dataset_table,
+)
 
 __all__ = ["RSNA_LAYOUTS", "detect_rsna_layout", "load_rsna"]
 
@@ -54,13 +65,28 @@ def load_rsna(
 
     Args:
         labels: the label table of any of the three layouts (detected from its columns).
-        image_dir: where the images are (searched recursively); default the table's folder.
+        image_dir: where the images are (searched recursively, leaving out ``masks/`` and
+            ``clean/`` folders); default the table's folder.
         layout: force ``"training"``, ``"validation"`` or ``"test"``.
         missing: ``"error"`` (default) when a listed image is absent, or ``"skip"``.
 
     Raises:
-        InvalidInputError: unknown layout, unreadable labels, missing images.
+        InvalidInputError: unknown layout, unreadable labels, missing images, an id found
+            in two image files.
     """
+    return rsna_dataset(labels, image_dir, layout=layout, missing=missing)
+
+
+def rsna_dataset(
+    labels: str | os.PathLike[str],
+    image_dir: str | os.PathLike[str] | None = None,
+    *,
+    layout: str | None = None,
+    missing: str = "error",
+    skip_dirs: Iterable[Path] = (),
+) -> ImageDataset:
+    """:func:`load_rsna`, also leaving out the folders ``skip_dirs`` (side folders given
+    explicitly) when looking for images."""
     path = Path(labels)
     raw = read_table(path)
     layout = layout or detect_rsna_layout(list(raw.columns))
@@ -76,9 +102,12 @@ def load_rsna(
     if not root.is_dir():
         raise InvalidInputError("image folder not found", input=str(root), fix="check image_dir")
     file_col = find_column(raw, FILE_COLUMNS)
+    locate: Mapping[str, Path] = {}
+    if not file_col:
+        locate = index_images(root, IMAGE_EXTENSIONS, skip_names=SIDE_FOLDERS, skip_dirs=skip_dirs)
     table = to_dataset_table(
         raw,
-        locate={} if file_col else index_images(root, IMAGE_EXTENSIONS),
+        locate=locate,
         base=path.parent,
         where=str(path),
         missing=missing,

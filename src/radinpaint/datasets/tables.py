@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InvalidInputError, MissingDependencyError
 
-__all__ = ["find_column", "read_table"]
+__all__ = ["SIDE_FOLDERS", "ImageIndex", "find_column", "index_images", "read_table"]
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -28,7 +28,11 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"unreadable label table ({exc})", input=str(path)) from exc
+        raise InvalidInputError(
+            f"unreadable label table ({exc})",
+            input=str(path),
+            fix="save the table as UTF-8 CSV (comma-separated, one header row) or XLSX",
+        ) from exc
 
 
 def _norm(name: str) -> str:
@@ -63,20 +67,89 @@ SEX_COLUMNS = ("male", "Sex", "is_male", "gender")
 FILE_COLUMNS = ("file", "path", "filename", "image")
 
 
-def index_images(root: Path, extensions: Iterable[str]) -> dict[str, Path]:
-    """Map file stem -> path for every image below ``root`` (the first found wins)."""
-    found: dict[str, Path] = {}
+SIDE_FOLDERS: tuple[str, ...] = ("masks", "clean")
+"""Folders beside the images that hold files named like them (as ``radinpaint phantoms``
+writes them): artifact masks and artifact-free copies, never cases of their own."""
+
+
+class ImageIndex(Mapping[str, Path]):
+    """Image files below a folder by id (file stem).
+
+    An id found in two files (``a/x.png`` and ``b/x.png``, or ``x.png`` and ``x.tif``) is
+    ambiguous: looking it up raises :class:`InvalidInputError` listing both, instead of
+    picking one. Ids nobody looks up may stay ambiguous.
+    """
+
+    def __init__(self, root: Path, found: Mapping[str, Sequence[Path]]) -> None:
+        self.root = root
+        self._found = {stem: tuple(paths) for stem, paths in found.items()}
+
+    def __getitem__(self, stem: str) -> Path:
+        paths = self._found[stem]
+        if len(paths) > 1:
+            raise InvalidInputError(
+                f"image id {stem!r} is ambiguous: {len(paths)} files below the folder have "
+                f"that name ({', '.join(str(p) for p in paths)})",
+                input=str(self.root),
+                fix="keep one image per id (remove or rename the others, or move them out of "
+                "the folder), or list each image's path in a 'file' column of the label table",
+            )
+        return paths[0]
+
+    def __contains__(self, stem: object) -> bool:
+        return stem in self._found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+def _hidden(parts: Iterable[str]) -> bool:
+    return any(part.startswith(".") for part in parts)
+
+
+def index_images(
+    root: Path,
+    extensions: Iterable[str],
+    *,
+    skip_names: Iterable[str] = (),
+    skip_dirs: Iterable[Path] = (),
+) -> ImageIndex:
+    """Image files below ``root`` by file stem.
+
+    Hidden files and folders (``.name``) are left out, and so are folders below ``root``
+    named one of ``skip_names`` (at any depth) or equal to one of ``skip_dirs``. A stem found
+    twice is ambiguous (see :class:`ImageIndex`).
+    """
     exts = {e.lower() for e in extensions}
+    names = set(skip_names)
+    skipped = []
+    for folder in skip_dirs:
+        try:
+            skipped.append(Path(folder).resolve().relative_to(root.resolve()).parts)
+        except ValueError:  # not below root: nothing to skip
+            continue
+    found: dict[str, list[Path]] = {}
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in exts and path.is_file():
-            found.setdefault(path.stem, path)
-    return found
+        if path.suffix.lower() not in exts:
+            continue
+        parts = path.relative_to(root).parts
+        folders = parts[:-1]
+        if _hidden(parts) or set(folders) & names:
+            continue
+        if any(s and folders[: len(s)] == s for s in skipped):
+            continue
+        if path.is_file():
+            found.setdefault(path.stem, []).append(path)
+    return ImageIndex(root, found)
 
 
 def to_dataset_table(
     raw: pd.DataFrame,
     *,
-    locate: dict[str, Path],
+    locate: Mapping[str, Path],
     base: Path,
     where: str,
     missing: str,
@@ -94,6 +167,13 @@ def to_dataset_table(
     from ..records import parse_sex
     from .base import parse_bone_age
 
+    if missing not in ("error", "skip"):
+        raise InvalidInputError(
+            f"missing must be 'error' or 'skip', got {missing!r}",
+            input=where,
+            available=["error", "skip"],
+            fix="pass missing='error' (the default) or missing='skip'",
+        )
     if id_col is None and file_col is None:
         raise InvalidInputError(
             "the label table has no id or file column",
@@ -111,7 +191,9 @@ def to_dataset_table(
             case_id = str(rec[id_col]).strip()
             path = locate.get(case_id)  # type: ignore[assignment]
         if not case_id:
-            raise InvalidInputError("empty case id", input=line)
+            raise InvalidInputError(
+                "empty case id", input=line, fix="give every row an id, or delete the row"
+            )
         if path is None or not Path(path).exists():
             absent.append(case_id)
             continue

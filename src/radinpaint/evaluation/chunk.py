@@ -51,7 +51,8 @@ class Chunk:
         original_hash: each case's image content hash.
         outputs: every inpainter output by (label, case id, variant).
         images: every distinct image to predict, by content hash (originals and views).
-        prediction_errors: (predictor label, image hash) -> why it has no prediction.
+        prediction_errors: (predictor label, prediction-cache key of the image and the sex
+            passed: :func:`.predict_stage.error_key`) -> why it has no prediction.
         inpainter_errors: each inpainter's error (why it stopped) once this chunk was
             inpainted, or None.
         error_rows: rows of cases that could not be processed (their mask failed).

@@ -99,20 +99,33 @@ def dataset_from_config(spec: Mapping[str, Any] | str) -> Sequence[Case]:
     elif kind == "rsna":
         labels = spec.pop("labels", None)
         if labels is None:
-            raise InvalidInputError("an rsna dataset needs 'labels' (the label table's path)")
+            raise InvalidInputError(
+                "an rsna dataset needs 'labels' (the label table's path)",
+                fix='write {"kind": "rsna", "labels": "PATH.csv", "image_dir": "DIR"}',
+            )
         ds = datasets.load_rsna(labels, spec.pop("image_dir", None), **spec)
         desc = f"rsna {labels}"
     elif kind == "folder":
         path = spec.pop("path", None)
         if path is None:
-            raise InvalidInputError("a folder dataset needs 'path'")
+            raise InvalidInputError(
+                "a folder dataset needs 'path'", fix='write {"kind": "folder", "path": "DIR"}'
+            )
         ds = datasets.open_dataset(path, **spec)
         desc = f"folder {path}"
     else:
         raise InvalidInputError(
-            f"unknown dataset kind {kind!r}", available=["phantom", "rsna", "folder"]
+            f"unknown dataset kind {kind!r}",
+            available=["phantom", "rsna", "folder"],
+            fix="use kind phantom, rsna or folder (see docs/evaluation.md)",
         )
     if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError(
+                f"a dataset limit must be a whole number >= 1, got {limit!r}",
+                input="limit",
+                fix='write "limit": N with N >= 1, or leave it out for every case',
+            )
         limited = _Limited(ds, int(limit))
         limited.description = f"{desc} (first {limited.n})"
         return limited

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from ..inpaint_calls import is_dry_run
 from ..records import InpaintRequest
 from .backends import InpainterSlot
 from .chunk import Chunk, Output
@@ -75,6 +76,23 @@ def _inpaint_one(
             )
             continue
         res = outcome.result
+        if is_dry_run(res):
+            # nothing was sent: the input came back as a stand-in, which is no output to
+            # score, count as computed or keep (InpaintCalls never caches it)
+            error = (
+                f"not computed: dry run (backend {inp.label} was built with dry_run=True and "
+                "sent nothing; build it without dry_run to compute this output)"
+            )
+            chunk.outputs[key] = Output(error=error)
+            tally.count("inpaint_dry_run")
+            tally.fail(
+                "inpaint",
+                case_id=request.case_id,
+                inpainter=inp.label,
+                variant=request.variant,
+                error=error,
+            )
+            continue
         tally.count("inpaint_cached" if outcome.cached else "inpaint_computed")
         tally.count("cost_usd_total", res.cost_usd)
         if not outcome.cached:

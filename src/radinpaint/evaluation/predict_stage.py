@@ -13,7 +13,21 @@ from .executor import Executor
 from .predcache import PredictionCache
 from .tally import Tally
 
-__all__ = ["predict_chunk"]
+__all__ = ["error_key", "predict_chunk"]
+
+
+def error_key(label: str, image_hash: str, male: bool | None) -> tuple[str, str]:
+    """The :attr:`~.chunk.Chunk.prediction_errors` key of one prediction.
+
+    (predictor label, prediction-cache key of the image and the sex passed): a failure for
+    one sex says nothing about the same pixels predicted with the other.
+    """
+    return label, PredictionCache.key(image_hash, male)
+
+
+def _use(users: dict[str, dict[str, None]], image_hash: str, case_id: str) -> None:
+    """Note that ``case_id`` uses image ``image_hash`` (each case once, in order)."""
+    users.setdefault(image_hash, {})[case_id] = None
 
 
 def predict_chunk(
@@ -25,37 +39,47 @@ def predict_chunk(
 ) -> None:
     """Predict every original and view image of ``chunk`` that no prediction cache holds.
 
-    An image is predicted once per predictor however many outputs share it (identity's
-    output is the original). A sex-conditioned predictor gets the case's sex; without one
-    it is reported, unless it infers the sex itself.
+    An image is predicted once per predictor and sex passed, however many outputs share it
+    (identity's output is the original). A sex-conditioned predictor gets the case's sex, so
+    identical pixels in cases of different sex are predicted once for each; a case without
+    one is reported (in its rows and in the failures), unless the predictor infers the sex.
     """
     t = time.perf_counter()
     male_of = {c.id: c.male for c in chunk.cases}
-    users: dict[str, str] = {}  # image hash -> one case id using it (for its sex)
+    users: dict[str, dict[str, None]] = {}  # image hash -> the cases using it (their sex)
     for case in chunk.cases:
-        users.setdefault(chunk.original_hash[case.id], case.id)
+        _use(users, chunk.original_hash[case.id], case.id)
     for (_, cid, _), out in chunk.outputs.items():
         for h in out.view_hashes.values():
-            users.setdefault(h, cid)
+            _use(users, h, cid)
     for pred in preds:
         if pred.error is not None:
             continue
         caps = pred.capabilities
         todo: dict[PredictionKey, Radiograph] = {}
-        for h, cid in users.items():
-            male = male_of[cid] if caps.needs_sex else None
-            if male is None and caps.needs_sex and not caps.infers_sex:
-                chunk.prediction_errors[(pred.label, h)] = error_text(
-                    MissingLabelError(
-                        f"predictor {pred.label} needs the sex of case {cid}, which is unknown",
-                        fix="add the sex to the labels or use a predictor that needs none",
+        for h, cids in users.items():
+            # one prediction per (image, sex passed): identical pixels in cases of different
+            # sex are different inputs to a model that takes the sex
+            sexes = dict.fromkeys(male_of[c] if caps.needs_sex else None for c in cids)
+            for male in sexes:
+                if male is None and caps.needs_sex and not caps.infers_sex:
+                    cid = next(c for c in cids if male_of[c] is None)
+                    why = error_text(
+                        MissingLabelError(
+                            f"predictor {pred.label} needs the sex of case {cid}, which is unknown",
+                            input=cid,
+                            fix="add the sex to the labels or use a predictor that needs none",
+                        )
                     )
-                )
-                continue
-            if PredictionCache.key(h, male) in pred.cache:
-                tally.count("predict_cached")
-            else:
-                todo.setdefault((h, male), chunk.images[h])
+                    chunk.prediction_errors[error_key(pred.label, h, male)] = why
+                    tally.fail(
+                        "predict", predictor=pred.label, case_id=cid, image=h[:12], error=why
+                    )
+                    continue
+                if PredictionCache.key(h, male) in pred.cache:
+                    tally.count("predict_cached")
+                else:
+                    todo.setdefault((h, male), chunk.images[h])
         _predict_batches(pred, todo, chunk, executor, batch_size or caps.batch_size, tally)
     tally.timed("predict_s", t)
 
@@ -89,8 +113,8 @@ def _predict_batches(
                 if round_items is batches and len(batch) > 1:
                     retry.extend([k] for k in batch)  # find the failing image(s)
                     continue
-                for h, _ in batch:
-                    chunk.prediction_errors[(pred.label, h)] = error_text(outcome)
+                for h, m in batch:
+                    chunk.prediction_errors[error_key(pred.label, h, m)] = error_text(outcome)
                     tally.fail(
                         "predict", predictor=pred.label, image=h[:12], error=error_text(outcome)
                     )
@@ -101,7 +125,7 @@ def _predict_batches(
                 if why is None:
                     done.append((PredictionCache.key(h, m), stored_prediction(outcome, i)))
                     continue
-                chunk.prediction_errors[(pred.label, h)] = why  # the image, not its batch
+                chunk.prediction_errors[error_key(pred.label, h, m)] = why  # not its batch
                 tally.fail("predict", predictor=pred.label, image=h[:12], error=why)
             pred.cache.put_many(done)
             tally.count("predict_computed", len(done))

@@ -10,6 +10,8 @@ from ..records import Case
 from .backends import InpainterSlot, PredictorSlot
 from .chunk import Chunk, Output
 from .predcache import PredictionCache, StoredPrediction
+from .predict_stage import error_key
+from .tally import Tally
 
 __all__ = ["base_row", "chunk_rows", "error_rows"]
 
@@ -43,15 +45,26 @@ def error_rows(
 
 
 def _lookup(
-    pred: PredictorSlot, case: Case, h: str, chunk: Chunk
+    pred: PredictorSlot, case: Case, h: str, chunk: Chunk, tally: Tally | None
 ) -> tuple[StoredPrediction | None, str]:
-    """The prediction for image ``h`` of ``case``, or why there is none."""
-    err = chunk.prediction_errors.get((pred.label, h))
+    """The prediction for image ``h`` of ``case``, or why there is none.
+
+    A prediction that is neither stored nor explained by a recorded failure is reported
+    (once per image and sex) so that no row loses its prediction silently.
+    """
+    male = case.male if pred.capabilities.needs_sex else None
+    where = error_key(pred.label, h, male)
+    err = chunk.prediction_errors.get(where)
     if err:
         return None, err
-    male = case.male if pred.capabilities.needs_sex else None
     got = pred.cache.get(PredictionCache.key(h, male))
-    return got, ("" if got is not None else "prediction missing")
+    if got is not None:
+        return got, ""
+    err = "prediction missing: the image was not predicted and no failure says why"
+    chunk.prediction_errors[where] = err
+    if tally is not None:
+        tally.fail("predict", predictor=pred.label, case_id=case.id, image=h[:12], error=err)
+    return None, err
 
 
 def chunk_rows(
@@ -60,10 +73,13 @@ def chunk_rows(
     preds: Sequence[PredictorSlot],
     views: Sequence[str],
     variants: int,
+    tally: Tally | None = None,
 ) -> list[dict[str, Any]]:
     """Every row of the chunk: case x predictor x inpainter x variant x view.
 
     A deterministic inpainter's variant 0 stands for every variant (``replicated`` rows).
+    With ``tally``, a row left without a prediction for a reason no stage reported (a
+    prediction missing, an output never made) is added to its failures.
     """
     rows: list[dict[str, Any]] = []
     for case in chunk.cases:
@@ -71,13 +87,27 @@ def chunk_rows(
             if pred.error:
                 original: tuple[StoredPrediction | None, str] = (None, pred.error)
             else:
-                original = _lookup(pred, case, chunk.original_hash[case.id], chunk)
+                original = _lookup(pred, case, chunk.original_hash[case.id], chunk, tally)
             for inp in inps:
                 for v in range(variants):
                     src = 0 if inp.deterministic else v
                     out = chunk.outputs.get((inp.label, case.id, src))
-                    rows += _row_set(case, inp, v, src, pred, out, original, chunk, views)
+                    if out is None and not chunk.inpainter_errors.get(inp.label):
+                        out = _never_made(inp, case, src, chunk, tally)
+                    rows += _row_set(case, inp, v, src, pred, out, original, chunk, views, tally)
     return rows
+
+
+def _never_made(
+    inp: InpainterSlot, case: Case, variant: int, chunk: Chunk, tally: Tally | None
+) -> Output:
+    """An output no stage made nor reported: reported now (once), so its rows say why."""
+    error = "not run: no output and no failure was reported for it"
+    out = Output(error=error)
+    chunk.outputs[(inp.label, case.id, variant)] = out
+    if tally is not None:
+        tally.fail("inpaint", case_id=case.id, inpainter=inp.label, variant=variant, error=error)
+    return out
 
 
 def _row_set(
@@ -90,6 +120,7 @@ def _row_set(
     original: tuple[StoredPrediction | None, str],
     chunk: Chunk,
     views: Sequence[str],
+    tally: Tally | None,
 ) -> list[dict[str, Any]]:
     """One row per view for (case, inpainter, variant, predictor)."""
     orig, orig_err = original
@@ -107,7 +138,7 @@ def _row_set(
         elif not error:
             error = f"original: {orig_err}"
         if not error and out is not None:
-            got, err = _lookup(pred, case, out.view_hashes[view], chunk)
+            got, err = _lookup(pred, case, out.view_hashes[view], chunk, tally)
             if got is None:
                 error = err
             else:

@@ -95,7 +95,9 @@ class Runner:
                 self.views(chunk)
                 predict_chunk(chunk, self.preds, ev.executor, ev.predict_batch_size, tally)
                 t = time.perf_counter()
-                self.rows += chunk_rows(chunk, self.inps, self.preds, ev.views, ev.variants)
+                self.rows += chunk_rows(
+                    chunk, self.inps, self.preds, ev.views, ev.variants, tally=tally
+                )
                 self.replicated(chunk)
                 self.keep_samples(chunk)
                 tally.timed("rows_s", t)
@@ -268,6 +270,9 @@ class Runner:
                 d = decompose(case.image, out.result, mask, views=self.ev.views, frame=self.frame)
             except Exception as exc:
                 out.error = f"decompose: {error_text(exc)}"
+                self.tally.fail(
+                    "decompose", case_id=cid, inpainter=label, variant=variant, error=out.error
+                )
                 continue
             out.collapse = d.collapse
             for view, image in d.images.items():

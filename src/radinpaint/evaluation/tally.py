@@ -13,6 +13,7 @@ COUNTS = (
     "inpaint_cached",
     "inpaint_failed",
     "inpaint_replicated",
+    "inpaint_dry_run",
     "predict_computed",
     "predict_cached",
     "images_paid",

@@ -16,11 +16,63 @@ from ..records import SUPPORTED_BIT_DEPTHS, Radiograph
 __all__ = ["read_dicom"]
 
 
-def _depth(bits_stored: int) -> int:
+def _depth(bits_stored: int, path: Path) -> int:
     for depth in SUPPORTED_BIT_DEPTHS:
         if bits_stored <= depth:
             return depth
-    raise ImageReadError(f"unsupported DICOM BitsStored {bits_stored} (over 16)")
+    raise ImageReadError(
+        f"unsupported DICOM BitsStored {bits_stored} (over 16)",
+        input=str(path),
+        fix="radiographs of up to 16 bits are supported; export the image at 16 bits or less",
+    )
+
+
+def _within_bits_stored(raw: np.ndarray, bits: int, path: Path) -> np.ndarray:
+    """The stored values as ``bits``-bit integers; values that need more bits raise.
+
+    The bits above ``BitsStored`` carry no pixel value. Left 0 (or, for signed data, copies
+    of the sign bit, the same way throughout the file) they change nothing; anything else
+    means the value does not fit the declared depth (a wrong ``BitsStored``, or retired
+    overlay bits), and cutting the high bits off, as decoders do, would silently turn a
+    bright pixel dark.
+    """
+    width = raw.dtype.itemsize * 8
+    if bits < 1:
+        raise ImageReadError(
+            f"invalid DICOM BitsStored {bits}",
+            input=str(path),
+            fix="set BitsStored (and HighBit) to the depth of the pixel data",
+        )
+    if raw.dtype.kind not in "iu" or bits >= width:
+        return raw
+    unsigned = raw.view(np.dtype(f"u{raw.dtype.itemsize}"))
+    high = unsigned >> bits
+    if raw.dtype.kind == "u":
+        bad = high != 0
+        lo, hi = 0, 2**bits - 1
+    else:
+        negative = ((unsigned >> (bits - 1)) & 1).astype(bool)
+        extended = negative & (high == (1 << (width - bits)) - 1)
+        bad = (high != 0) & ~extended
+        if extended.any():  # the file sign-extends: a negative value with 0 above is not one
+            bad |= negative & (high == 0)
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    count = int(np.count_nonzero(bad))
+    if count:
+        values = raw[bad]
+        low, top = int(values.min()), int(values.max())
+        found = str(low) if low == top else f"{low} to {top}"
+        raise ImageReadError(
+            f"{count} pixel value(s) do not fit the file's BitsStored={bits} (range {lo} to "
+            f"{hi}; found {found}); radinpaint does not cut the high bits off, which would "
+            "change those pixels",
+            input=str(path),
+            fix=f"correct BitsStored and HighBit to the depth the pixel data really has "
+            f"(e.g. pydicom: ds.BitsStored = {width}; ds.HighBit = {width - 1}), or clear "
+            "the high bits if they hold overlay data",
+        )
+    shift = width - bits
+    return (raw << shift) >> shift  # sign-extends signed data; unsigned stays as it is
 
 
 def _modality_range(ds: object) -> tuple[float, float]:
@@ -50,10 +102,20 @@ def read_dicom(path: Path, *, window: bool = True) -> Radiograph:
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise ImageReadError(f"not a readable DICOM file ({exc})", input=str(path)) from exc
+        raise ImageReadError(
+            f"not a readable DICOM file ({exc})",
+            input=str(path),
+            fix="check that the file is a complete DICOM file (re-export or re-download it)",
+        ) from exc
     if "PixelData" not in ds:
-        raise ImageReadError("the DICOM file has no pixel data", input=str(path))
+        raise ImageReadError(
+            "the DICOM file has no pixel data",
+            input=str(path),
+            fix="use the DICOM file that holds the image (not a report or a structured document)",
+        )
     try:
+        # uncorrected: the unused high bits as stored, so that values they hold are seen
+        ds.pixel_array_options(correct_unused_bits=False)
         raw = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for codecs and truncation
         raise ImageReadError(
@@ -77,7 +139,8 @@ def read_dicom(path: Path, *, window: bool = True) -> Radiograph:
             fix="radiographs are grey; convert colour images first",
         )
     bits = int(ds.get("BitsStored", raw.dtype.itemsize * 8))
-    depth = _depth(bits)
+    depth = _depth(bits, path)
+    raw = _within_bits_stored(raw, bits, path)
     values = apply_modality_lut(raw, ds)
     lo, hi = _modality_range(ds)
     if window and ds.get("VOILUTSequence"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +60,15 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     if not p.exists():
         raise ImageReadError("file not found", input=str(p), fix="check the path")
     if p.is_dir():
-        raise ImageReadError("expected an image file, got a folder", input=str(p))
+        raise ImageReadError(
+            "expected an image file, got a folder",
+            input=str(p),
+            fix="pass one image file, or load a folder with radinpaint.datasets.load_folder",
+        )
     if p.stat().st_size == 0:
-        raise ImageReadError("the file is empty", input=str(p))
+        raise ImageReadError(
+            "the file is empty", input=str(p), fix="re-export or re-download the file"
+        )
     return p
 
 
@@ -100,7 +105,9 @@ def read_image(path: str | os.PathLike[str], *, window: bool = True) -> Radiogra
 
 def _atomic_target(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    from ..cache import _create_temp  # the umask's permissions, not mkstemp's 0600
+
+    return _create_temp(path.parent, path.name, path.suffix or ".tmp")
 
 
 def write_image(path: str | os.PathLike[str], image: Radiograph) -> Path:

@@ -23,7 +23,11 @@ def _open(path: Path) -> Image.Image:
         im = Image.open(path)
         im.load()
     except (UnidentifiedImageError, SyntaxError) as exc:
-        raise ImageReadError(f"corrupt or unsupported image ({exc})", input=str(path)) from exc
+        raise ImageReadError(
+            f"corrupt or unsupported image ({exc})",
+            input=str(path),
+            fix="re-export or re-download the file, or convert it to PNG, TIFF or DICOM",
+        ) from exc
     except OSError as exc:
         raise ImageReadError(
             f"unreadable image, truncated or corrupt ({exc})",
@@ -31,7 +35,11 @@ def _open(path: Path) -> Image.Image:
             fix="re-export or re-download the file",
         ) from exc
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"image too large ({exc})", input=str(path)) from exc
+        raise ImageReadError(
+            f"image too large ({exc})",
+            input=str(path),
+            fix="downscale the image, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it",
+        ) from exc
     return im
 
 
@@ -66,7 +74,11 @@ def _to_grey(arr: np.ndarray, path: Path) -> np.ndarray:
         if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
             return rgb[..., 0]
         return np.rint(rgb.astype(np.float64) @ _LUMA).astype(arr.dtype)
-    raise ImageReadError(f"unsupported pixel layout {arr.shape}", input=str(path))
+    raise ImageReadError(
+        f"unsupported pixel layout {arr.shape}",
+        input=str(path),
+        fix="save the image as grey, RGB or RGBA",
+    )
 
 
 def read_raster(path: Path) -> Radiograph:
@@ -91,15 +103,47 @@ def read_raster(path: Path) -> Radiograph:
             raise ImageReadError(
                 f"pixel values [{int(arr.min())}, {int(arr.max())}] exceed 16 bits",
                 input=str(path),
+                fix="save the image as unsigned 8 or 16-bit integers",
             )
         arr = arr.astype(np.uint16)
         stored = 16
     else:
-        raise ImageReadError(f"unsupported pixel type {arr.dtype}", input=str(path))
+        raise ImageReadError(
+            f"unsupported pixel type {arr.dtype}",
+            input=str(path),
+            fix="save the image as unsigned 8 or 16-bit integers",
+        )
     image = Radiograph.from_uint(arr, stored, source=str(path))
-    if declared is not None and declared != stored and stored == 16:
+    if declared is not None and declared < stored:
+        _check_declared_depth(arr, declared, stored, path)
         image = Radiograph(image.pixels, declared, str(path)).quantized()
     return image
+
+
+def _check_declared_depth(arr: np.ndarray, declared: int, stored: int, path: Path) -> None:
+    """Raise unless every ``stored``-bit sample is a ``declared``-bit level scaled up.
+
+    A file radinpaint wrote at 10, 12 or 14 bits holds 16-bit samples ``rint(v / top *
+    65535)``; reading it back rounds them to the ``declared`` levels, exactly. Samples off
+    that grid (more than one unit away, which allows left-bit replication too) hold more
+    than ``declared`` bits, and rounding them would silently throw those bits away.
+    """
+    full = float((1 << stored) - 1)
+    top = float((1 << declared) - 1)
+    values = arr.astype(np.float64)
+    levels = np.rint(values / full * top)
+    off = np.abs(values - levels * (full / top)) > 1.0
+    count = int(np.count_nonzero(off))
+    if count:
+        raise ImageReadError(
+            f"the file declares {declared}-bit pixels ({DEPTH_KEY}={declared}) but "
+            f"{count} of its {stored}-bit samples are not {declared}-bit values; reading "
+            f"it at {declared} bits would throw their low bits away",
+            input=str(path),
+            fix=f"if the pixels are right, save the file again without the {DEPTH_KEY} "
+            "text (PNG) or image description (TIFF) so that it reads at its stored depth; "
+            "otherwise re-export it from its source",
+        )
 
 
 def write_raster(path: Path, image: Radiograph, fmt: str) -> None:

@@ -157,9 +157,12 @@ def _file_state(path: Path) -> tuple[int, int] | None:
 def load_mask_net(weights: str | Path | None = None) -> TrainedMaskNet:
     """Load a mask network from safetensors + JSON (the packaged one by default).
 
-    Loading never unpickles. Loaded networks are kept per process while their files are
-    unchanged (a network retrained into the same file is loaded again). Raises
-    :class:`~radinpaint.errors.CheckpointError` when the files are missing or do not match.
+    Loading never unpickles and runs no code from the files: the weights are read as
+    safetensors only (a ``.pth`` pickle or a TorchScript archive is refused, not loaded).
+    Loaded networks are kept per process while their files are unchanged (a network
+    retrained into the same file is loaded again). Raises
+    :class:`~radinpaint.errors.CheckpointError` when the files are missing, unreadable or do
+    not match.
     """
     path = Path(weights) if weights is not None else PACKAGED_WEIGHTS
     cfg_path = _config_path(path)
@@ -174,13 +177,40 @@ def load_mask_net(weights: str | Path | None = None) -> TrainedMaskNet:
                 fix="give the .safetensors written by save_mask_net (its .json beside it), "
                 "or run benchmarks/train_mask_net.py to rebuild the packaged weights",
             )
-        config = MaskNetConfig.from_json(json.loads(cfg_path.read_text()), str(cfg_path))
+        fix = "use the .json written by save_mask_net beside its .safetensors"
+        try:
+            data = json.loads(cfg_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"mask network config is not valid JSON ({exc})", input=str(cfg_path), fix=fix
+            ) from exc
+        if not isinstance(data, dict):
+            raise CheckpointError(
+                "mask network config is not a JSON object", input=str(cfg_path), fix=fix
+            )
+        try:
+            config = MaskNetConfig.from_json(data, str(cfg_path))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"mask network config is not valid ({type(exc).__name__}: {exc})",
+                input=str(cfg_path),
+                fix=fix,
+            ) from exc
         from safetensors.torch import load_file
 
         from ._unet import MaskUNet
 
         model = MaskUNet(config.widths)
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # SafetensorError, OSError: never fall back to unpickling
+            raise CheckpointError(
+                f"cannot read the mask network weights as safetensors ({exc})",
+                input=str(path),
+                fix="give the .safetensors written by save_mask_net; .pth pickles and "
+                "TorchScript archives are never loaded (they can run code): convert the "
+                "state dict with safetensors.torch.save_file",
+            ) from exc
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

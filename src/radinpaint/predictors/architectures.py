@@ -178,6 +178,43 @@ class CompactCNN(_SexHead):
         return x.mean(dim=(2, 3))
 
 
+TIMM_REFUSED_OPTIONS: tuple[str, ...] = (
+    "pretrained",
+    "pretrained_cfg",
+    "pretrained_cfg_overlay",
+    "checkpoint_path",
+    "cache_dir",
+)
+"""timm options that would read weights from elsewhere (a file, possibly unpickled without
+``weights_only``, or the network). A member's weights come from its own file only."""
+
+
+def _check_timm_source(model_name: str, options: Mapping[str, Any]) -> None:
+    """Refuse timm names and options that load weights or configs from outside the member.
+
+    A member config (JSON in a weights folder) supplies both, so ``checkpoint_path`` would
+    let it point ``torch.load`` at any file, and ``hf-hub:``/``local-dir:`` names would
+    fetch or read configs from elsewhere.
+    """
+    refused = sorted(k for k in options if k in TIMM_REFUSED_OPTIONS)
+    if refused:
+        raise InvalidInputError(
+            f"timm option(s) {refused} of architecture 'timm:{model_name}' would load weights "
+            "from outside the member's own weights file",
+            input=f"timm:{model_name}",
+            fix="remove them from arch_options: a member's weights are read from the file its "
+            "config names (safetensors), never through timm",
+        )
+    if ":" in model_name:
+        raise InvalidInputError(
+            f"timm model name {model_name!r} names a source (hf-hub:, local-dir:...), "
+            "which would fetch or read files from outside the member",
+            input=f"timm:{model_name}",
+            fix="use the plain timm architecture name (e.g. 'timm:resnet18'); the member's "
+            "weights come from its own file",
+        )
+
+
 class TimmNet(_SexHead):
     """Any timm model as a feature extractor plus radinpaint's ``fc`` (optional sex input).
 
@@ -193,6 +230,7 @@ class TimmNet(_SexHead):
         **timm_options: Any,
     ) -> None:
         super().__init__()
+        _check_timm_source(model_name, timm_options)
         timm = require("timm", extra="timm", purpose=f"the timm architecture {model_name!r}")
         self.sex_input = bool(sex_input)
         self.backbone = timm.create_model(

@@ -5,7 +5,9 @@
 - ``study-resnet50``: the reference study's ResNet-50 ensembles from its weights folder
   (option ``weights_dir``).
 - ``ensemble``: any ensemble directory written by ``radinpaint train-predictor`` or
-  :func:`~radinpaint.predictors.save_ensemble` (option ``path``).
+  :func:`~radinpaint.predictors.save_ensemble` (option ``path``). Its TorchScript members
+  load only with ``allow_torchscript=true`` (or ``RADINPAINT_ALLOW_TORCHSCRIPT=1``):
+  loading TorchScript is code execution, so only opt in for files you trust.
 
 Each factory declares its options as keyword parameters, so a misspelt option is refused
 before any weights load. The built ensemble declares its capabilities (device, batch size,
@@ -141,6 +143,7 @@ def load_study(
 def load_saved(
     path: str | Path | None = None,
     *,
+    allow_torchscript: bool | None = None,
     name: str = DEFAULT,
     aggregation: str = DEFAULT,
     device: str = DEFAULT,
@@ -154,18 +157,25 @@ def load_saved(
 ) -> EnsemblePredictor:
     """An ensemble directory written by save_ensemble / radinpaint train-predictor.
 
-    The options are :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not
-    given keeps the saved setting.
+    ``allow_torchscript=True`` (CLI: ``-o allow_torchscript=true``, or
+    ``ensemble:path=DIR,allow_torchscript=true`` in a run's predictor list) lets TorchScript
+    members load. **That is code execution: only load TorchScript you trust** (an archive
+    runs its own code while it loads). Left unset, the environment variable
+    ``RADINPAINT_ALLOW_TORCHSCRIPT=1`` opts in; otherwise a folder with a TorchScript member
+    is refused before its archive is read. The other options are
+    :class:`~radinpaint.predictors.EnsemblePredictor` settings; one not given keeps the
+    saved setting.
     """
-    options = _given(locals(), skip=("path",))  # first: locals() = parameters
+    options = _given(locals(), skip=("path", "allow_torchscript"))  # first: locals()
     if path is None:
         raise InvalidInputError(
             "the ensemble predictor needs the folder it was saved to",
             fix="get_predictor('ensemble', path='<folder with ensemble.json>')",
         )
-    from .checkpoint import load_ensemble
+    from .checkpoint import load_ensemble, torchscript_allowed
 
-    return load_ensemble(path, **options)
+    opt_in = None if allow_torchscript is None else torchscript_allowed(allow_torchscript)
+    return load_ensemble(path, allow_torchscript=opt_in, **options)
 
 
 def _declared(backend: EnsemblePredictor) -> Capabilities:

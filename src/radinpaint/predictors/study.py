@@ -17,9 +17,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelUnavailableError
+from ..errors import InvalidInputError, ModelUnavailableError
 from .architectures import ResNet50
-from .checkpoint import build_empty, load_state_dict_checked, read_pth_state_dict
+from .checkpoint import build_empty, inside_folder, load_state_dict_checked, read_pth_state_dict
 from .ensemble import EnsemblePredictor
 from .members import Member, MemberSpec
 from .preprocessing import STUDY_320, Preprocessing
@@ -42,6 +42,26 @@ STUDY_SEX_PATTERN = "resnet50_gender_*.pth"
 ``resnet50_gender_{k}.pth`` for k = 0..4."""
 STUDY_AGE_SCALE = 200.0
 """The study's networks output bone age / 200 months."""
+
+
+def _check_pattern(pattern: str, option: str) -> None:
+    """A glob must stay inside the weights folder: relative, without ``..``."""
+    parts = Path(pattern).parts
+    if Path(pattern).is_absolute() or ".." in parts:
+        raise InvalidInputError(
+            f"{option} {pattern!r} would match files outside the weights folder",
+            input=pattern,
+            fix=f"give {option} as a glob relative to weights_dir, without '..' "
+            "(e.g. 'male_resnet50_fold*_best_score.pth')",
+        )
+
+
+def _glob_inside(directory: Path, pattern: str) -> list[Path]:
+    """The files matching ``pattern`` in ``directory``, each checked to lie inside it."""
+    paths = sorted(directory.glob(pattern), key=_fold_key)
+    for p in paths:
+        inside_folder(directory, str(p.relative_to(directory)), referrer=directory, what="weights")
+    return paths
 
 
 def _fold_key(path: Path) -> tuple[int, str]:
@@ -104,11 +124,26 @@ def load_study_ensemble(
     The ensemble keeps the ``.pth`` files it was read from (``source_files``); its
     ``capabilities()`` fingerprints their bytes.
 
+    The ``.pth`` files are read with ``torch.load(weights_only=True)``, so a file that would
+    run code when unpickled is refused. Only files inside ``directory`` are read: the
+    patterns must be relative globs without ``..``, and a matching file that resolves
+    outside the folder through a symbolic link is refused before it is read.
+
     Raises:
         ModelUnavailableError: the folder is missing or no file matches any pattern.
-        CheckpointError: a file is not a ResNet-50 state dict with one output.
+        CheckpointError: a file is not a ResNet-50 state dict with one output, or cannot be
+            read with ``weights_only=True``.
+        PathOutsideFolderError: a matching file resolves outside the folder.
+        InvalidInputError: a pattern is absolute or uses ``..``.
     """
     directory = Path(directory)
+    for option, pattern in (
+        ("male_pattern", male_pattern),
+        ("female_pattern", female_pattern),
+        ("sex_pattern", sex_pattern),
+    ):
+        if pattern:
+            _check_pattern(pattern, option)
     if not directory.is_dir():
         raise ModelUnavailableError(
             "the study weights folder does not exist",
@@ -117,7 +152,7 @@ def load_study_ensemble(
         )
     members: list[Member] = []
     for subset, pattern in (("male", male_pattern), ("female", female_pattern)):
-        paths = sorted(directory.glob(pattern), key=_fold_key)
+        paths = _glob_inside(directory, pattern)
         if subset == "male":  # "male_*" must not pick up "female_*" under a looser glob
             paths = [p for p in paths if not p.name.startswith("female")]
         members += [
@@ -126,9 +161,7 @@ def load_study_ensemble(
         ]
     if sex_pattern:
         used = {m.source for m in members}
-        sex_paths = [
-            p for p in sorted(directory.glob(sex_pattern), key=_fold_key) if str(p) not in used
-        ]
+        sex_paths = [p for p in _glob_inside(directory, sex_pattern) if str(p) not in used]
         members += [study_member(p, target="male", preprocessing=preprocessing) for p in sex_paths]
         if not sex_paths and members:  # never drop the sex model silently
             warnings.warn(

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,9 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 def _atomic(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from ...cache import _create_temp  # the umask's permissions, not mkstemp's 0600
+
+    fd, tmp = _create_temp(path.parent, path.name)
     os.close(fd)
     try:
         write(tmp)
@@ -141,7 +142,12 @@ def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(p), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read safetensors file ({exc})", input=str(p)) from exc
+        raise CheckpointError(
+            f"cannot read safetensors file ({exc})",
+            input=str(p),
+            fix="give the .safetensors written by radinpaint train-gan; .pth pickles and "
+            "TorchScript archives are never loaded (they can run code)",
+        ) from exc
 
 
 def check_tensors(

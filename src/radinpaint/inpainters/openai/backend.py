@@ -42,7 +42,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -114,6 +114,72 @@ OPERATIONAL_OPTIONS = (
 )
 """Options that do not change an output (left out of cache keys: a rerun with a larger
 budget or more threads finds what was paid for)."""
+
+
+def _option(
+    name: str,
+    value: Any,
+    want: str,
+    *,
+    fix: str,
+    whole: bool = False,
+    low: float,
+    open_low: bool = False,
+    high: float | None = None,
+    none: bool = False,
+) -> Any:
+    """``value`` as an int (``whole``) or float, or raise naming the option and the fix.
+
+    Numpy numbers are accepted; bools, strings and non-finite numbers are not.
+    """
+    if value is None and none:
+        return None
+    kinds: tuple[type, ...] = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+    number: float | int | None = None
+    numeric = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+    if numeric:
+        number = int(value) if whole else float(value)
+        in_range = number > low if open_low else number >= low
+        if not math.isfinite(number) or not in_range or (high is not None and number > high):
+            number = None
+    if number is None:
+        raise InvalidInputError(
+            f"the openai option {name} must be {want}, got {value!r}",
+            input=f"openai {name}",
+            fix=fix,
+        )
+    return number
+
+
+_PRICE_KEYS = ("text_input", "image_input", "image_output", "text_output")
+
+
+def _prices(value: Any) -> dict[str, float]:
+    """``prices`` as ``{key: USD per million tokens}``, or raise naming what is wrong."""
+    fix = (
+        "pass prices={'text_input': .., 'image_input': .., 'image_output': ..} in US dollars "
+        "per million tokens (text_output optional)"
+    )
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(
+            f"the openai option prices must be a mapping, got {value!r}",
+            input="openai prices",
+            fix=fix,
+        )
+    missing = [k for k in _PRICE_KEYS[:3] if k not in value]
+    unknown = [str(k) for k in value if k not in _PRICE_KEYS]
+    if missing or unknown:
+        raise InvalidInputError(
+            f"the openai option prices lacks {', '.join(missing) or 'nothing'} and has "
+            f"unknown key(s) {', '.join(unknown) or '(none)'}",
+            input="openai prices",
+            available=_PRICE_KEYS,
+            fix=fix,
+        )
+    return {
+        str(k): _option(f"prices[{k!r}]", v, "a number of US dollars >= 0", low=0, fix=fix)
+        for k, v in value.items()
+    }
 
 
 @attrs.define(eq=False)
@@ -208,8 +274,7 @@ class OpenAIInpainter:
             base = str(self.model)
             ok = any(base == m or base.startswith(m + "-20") for m in _FIDELITY_MODELS)
             self.input_fidelity = "high" if ok else None
-        if not 1 <= int(self.n) <= 10:  # type: ignore[arg-type]
-            raise InvalidInputError(f"n must be 1..10 images per call, got {self.n}")
+        self._check_numbers()
         if self.size != "auto":
             _parse_size(str(self.size))
         if self.quality is not None and self.quality not in _QUALITIES:
@@ -224,13 +289,83 @@ class OpenAIInpainter:
                 f"unknown output_format {self.output_format!r}", available=_FORMATS
             )
         check_compositing(str(self.compositing))
-        if self.max_concurrency < 1:
-            raise InvalidInputError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
         from ...ledger import SpendLedger
 
         self._budget = Budget(self.max_images, self.max_usd, SpendLedger(self.spend_ledger))
         # shared by every inpaint() call, so concurrent callers stay within the bound too
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
+
+    def _check_numbers(self) -> None:
+        """Refuse a numeric option of the wrong type or range now, not at the first call."""
+        self.n = _option(
+            "n",
+            self.n,
+            "a whole number of images per call from 1 to 10",
+            whole=True,
+            low=1,
+            high=10,
+            fix="pass n=1 to n=10",
+        )
+        self.feather = _option(
+            "feather",
+            self.feather,
+            "a whole number of pixels >= 0",
+            whole=True,
+            low=0,
+            fix="pass e.g. feather=4",
+        )
+        self.max_concurrency = _option(
+            "max_concurrency",
+            self.max_concurrency,
+            "a whole number of calls >= 1",
+            whole=True,
+            low=1,
+            fix="pass e.g. max_concurrency=4",
+        )
+        self.max_retries = _option(
+            "max_retries",
+            self.max_retries,
+            "a whole number of retries >= 0",
+            whole=True,
+            low=0,
+            fix="pass e.g. max_retries=5 (0 never retries)",
+        )
+        self.timeout = _option(
+            "timeout",
+            self.timeout,
+            "a number of seconds > 0",
+            low=0,
+            open_low=True,
+            fix="pass the seconds to wait for one request, e.g. timeout=300",
+        )
+        self.images_per_minute = _option(
+            "images_per_minute",
+            self.images_per_minute,
+            "a number > 0, or None for no limit",
+            low=0,
+            open_low=True,
+            none=True,
+            fix="pass e.g. images_per_minute=20, or None",
+        )
+        self.max_images = _option(
+            "max_images",
+            self.max_images,
+            "a whole number of images >= 0, or None",
+            whole=True,
+            low=0,
+            none=True,
+            fix="pass e.g. max_images=100, or None for no cap",
+        )
+        self.max_usd = _option(
+            "max_usd",
+            self.max_usd,
+            "a number of US dollars >= 0, or None",
+            low=0,
+            none=True,
+            fix="pass e.g. max_usd=5.0, or None for no cap",
+        )
+        if self.prices is not None:
+            self.prices = _prices(self.prices)
 
     # ----------------------------------------------------------------- records
     def options(self) -> dict[str, Any]:
