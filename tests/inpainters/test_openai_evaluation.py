@@ -50,6 +50,19 @@ def test_evaluation_writes_no_key_and_reruns_from_the_cache(tmp_path):
     assert not [p for p in files if KEY.encode() in p.read_bytes()]
 
 
+def _study_spec(server) -> BackendSpec:
+    """The openai backend's study preset against ``server``, at 256x256."""
+    options = {
+        "preset": "study",
+        "model": "gpt-image-1.5",
+        "base_url": server.base_url,
+        "api_key": KEY,
+        "allow_external_upload": True,
+        "size": "256x256",
+    }
+    return BackendSpec("openai", options, label="openai-study")
+
+
 def test_study_preset_evaluation_sends_a_case_whose_mask_is_empty(tmp_path):
     """The evaluation hands an empty-mask case to the backend; the study preset sends it."""
     cases = list(PhantomDataset(2, size=96, seed=3))
@@ -57,18 +70,7 @@ def test_study_preset_evaluation_sends_a_case_whose_mask_is_empty(tmp_path):
         cases[1], id=f"{cases[1].id}-blank", artifact_mask=Mask.empty(cases[1].image.shape)
     )
     with serve(FakeOpenAI()) as server:
-        spec = BackendSpec(
-            "openai",
-            {
-                "preset": "study",
-                "model": "gpt-image-1.5",
-                "base_url": server.base_url,
-                "api_key": KEY,
-                "allow_external_upload": True,
-                "size": "256x256",
-            },
-            label="openai-study",
-        )
+        spec = _study_spec(server)
         result = Evaluation(
             [cases[0], blank],
             inpainters=[spec],
@@ -95,18 +97,7 @@ def test_the_study_preset_scores_the_squashed_outputs_as_returned(tmp_path):
     cases = list(PhantomDataset(3, size=96, seed=4))
     assert all(c.image.shape != (256, 256) for c in cases)
     with serve(FakeOpenAI()) as server:
-        spec = BackendSpec(
-            "openai",
-            {
-                "preset": "study",
-                "model": "gpt-image-1.5",
-                "base_url": server.base_url,
-                "api_key": KEY,
-                "allow_external_upload": True,
-                "size": "256x256",
-            },
-            label="openai-study",
-        )
+        spec = _study_spec(server)
         kw = {
             "inpainters": [spec, "identity"],
             "predictors": ["phantom-ensemble"],

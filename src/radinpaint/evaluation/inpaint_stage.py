@@ -63,28 +63,23 @@ def _inpaint_one(
         request = outcome.request
         key = (inp.label, str(request.case_id), request.variant)
         tally.advance("inpaint")
-        if outcome.result is None:
-            error = outcome.failure.error if outcome.failure else "no result"
-            chunk.outputs[key] = Output(error=error)
-            tally.count("inpaint_failed")
-            tally.fail(
-                "inpaint",
-                case_id=request.case_id,
-                inpainter=inp.label,
-                variant=request.variant,
-                error=error,
-            )
-            continue
         res = outcome.result
-        if is_dry_run(res):
+        error, counter = None, ""
+        if res is None:
+            error = outcome.failure.error if outcome.failure else "no result"
+            counter = "inpaint_failed"
+        elif is_dry_run(res):
             # nothing was sent: the input came back as a stand-in, which is no output to
             # score, count as computed or keep (InpaintCalls never caches it)
             error = (
                 f"not computed: dry run (backend {inp.label} was built with dry_run=True and "
                 "sent nothing; build it without dry_run to compute this output)"
             )
+            counter = "inpaint_dry_run"
+        if error is not None or res is None:
+            error = error or "no result"
             chunk.outputs[key] = Output(error=error)
-            tally.count("inpaint_dry_run")
+            tally.count(counter)
             tally.fail(
                 "inpaint",
                 case_id=request.case_id,

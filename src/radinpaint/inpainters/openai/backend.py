@@ -151,6 +151,52 @@ def _option(
     return number
 
 
+@attrs.frozen
+class _NumberRule:
+    """How one numeric option is checked (see :func:`_option`)."""
+
+    name: str
+    want: str
+    fix: str
+    whole: bool = False
+    low: float = 0
+    open_low: bool = False
+    high: float | None = None
+    none: bool = False
+
+    def check(self, value: Any) -> Any:
+        return _option(
+            self.name,
+            value,
+            self.want,
+            fix=self.fix,
+            whole=self.whole,
+            low=self.low,
+            open_low=self.open_low,
+            high=self.high,
+            none=self.none,
+        )
+
+
+_NUMBER_RULES: tuple[_NumberRule, ...] = (
+    _NumberRule("n", "a whole number of images per call from 1 to 10", "pass n=1 to n=10",
+                whole=True, low=1, high=10),
+    _NumberRule("feather", "a whole number of pixels >= 0", "pass e.g. feather=4", whole=True),
+    _NumberRule("max_concurrency", "a whole number of calls >= 1",
+                "pass e.g. max_concurrency=4", whole=True, low=1),
+    _NumberRule("max_retries", "a whole number of retries >= 0",
+                "pass e.g. max_retries=5 (0 never retries)", whole=True),
+    _NumberRule("timeout", "a number of seconds > 0",
+                "pass the seconds to wait for one request, e.g. timeout=300", open_low=True),
+    _NumberRule("images_per_minute", "a number > 0, or None for no limit",
+                "pass e.g. images_per_minute=20, or None", open_low=True, none=True),
+    _NumberRule("max_images", "a whole number of images >= 0, or None",
+                "pass e.g. max_images=100, or None for no cap", whole=True, none=True),
+    _NumberRule("max_usd", "a number of US dollars >= 0, or None",
+                "pass e.g. max_usd=5.0, or None for no cap", none=True),
+)  # fmt: skip
+"""The numeric options and their ranges, checked when the backend is built."""
+
 _PRICE_KEYS = ("text_input", "image_input", "image_output", "text_output")
 
 
@@ -297,73 +343,8 @@ class OpenAIInpainter:
 
     def _check_numbers(self) -> None:
         """Refuse a numeric option of the wrong type or range now, not at the first call."""
-        self.n = _option(
-            "n",
-            self.n,
-            "a whole number of images per call from 1 to 10",
-            whole=True,
-            low=1,
-            high=10,
-            fix="pass n=1 to n=10",
-        )
-        self.feather = _option(
-            "feather",
-            self.feather,
-            "a whole number of pixels >= 0",
-            whole=True,
-            low=0,
-            fix="pass e.g. feather=4",
-        )
-        self.max_concurrency = _option(
-            "max_concurrency",
-            self.max_concurrency,
-            "a whole number of calls >= 1",
-            whole=True,
-            low=1,
-            fix="pass e.g. max_concurrency=4",
-        )
-        self.max_retries = _option(
-            "max_retries",
-            self.max_retries,
-            "a whole number of retries >= 0",
-            whole=True,
-            low=0,
-            fix="pass e.g. max_retries=5 (0 never retries)",
-        )
-        self.timeout = _option(
-            "timeout",
-            self.timeout,
-            "a number of seconds > 0",
-            low=0,
-            open_low=True,
-            fix="pass the seconds to wait for one request, e.g. timeout=300",
-        )
-        self.images_per_minute = _option(
-            "images_per_minute",
-            self.images_per_minute,
-            "a number > 0, or None for no limit",
-            low=0,
-            open_low=True,
-            none=True,
-            fix="pass e.g. images_per_minute=20, or None",
-        )
-        self.max_images = _option(
-            "max_images",
-            self.max_images,
-            "a whole number of images >= 0, or None",
-            whole=True,
-            low=0,
-            none=True,
-            fix="pass e.g. max_images=100, or None for no cap",
-        )
-        self.max_usd = _option(
-            "max_usd",
-            self.max_usd,
-            "a number of US dollars >= 0, or None",
-            low=0,
-            none=True,
-            fix="pass e.g. max_usd=5.0, or None for no cap",
-        )
+        for rule in _NUMBER_RULES:
+            setattr(self, rule.name, rule.check(getattr(self, rule.name)))
         if self.prices is not None:
             self.prices = _prices(self.prices)
 
