@@ -99,8 +99,10 @@ def _allowed_third_party() -> set[str] | None:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed_third_party()
+    found: set[str] = set()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(getattr(ep, "dist", None), "name", None)
+        found.update(n for n in (ep.name, dist) if n)
         if allowed is not None and ep.name not in allowed and dist not in allowed:
             continue
         label = f"{ep.name} ({dist})" if dist else ep.name
@@ -115,6 +117,16 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         version = getattr(getattr(ep, "dist", None), "version", None)
         _origins[ep.name] = _Origin(
             ep.name, label, dist, version, getattr(module, "__name__", None) or ep.value
+        )
+    for name in sorted((allowed or set()) - found):
+        close = difflib.get_close_matches(name, sorted(found), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        _record_failure(
+            name,
+            LookupError(
+                f"{PLUGINS_ENV} names {name!r}, but no installed plugin has that name{hint}; "
+                f"installed: {', '.join(sorted(found)) or 'none'}"
+            ),
         )
 
 

@@ -17,6 +17,7 @@ registered twice is attributed to both plugins.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import threading
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ import attrs
 from .capabilities import SAFE_DEFAULTS, Capabilities, CapabilitiesSource
 from .errors import (
     DuplicatePluginError,
+    InvalidInputError,
     PluginLoadError,
     RadinpaintError,
     UnknownOptionError,
@@ -267,7 +269,9 @@ def _entry(kind: str, name: str) -> PluginEntry:
     entries = _entries(kind)
     if name not in entries:
         failures = plugin_errors()
-        hint = "pip install the package that provides it, or check the spelling"
+        close = difflib.get_close_matches(name, sorted(entries), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint += "pip install the package that provides it, or check the spelling"
         if failures:
             hint += "; plugins that failed to load: " + "; ".join(
                 f"{f.plugin} ({f.error})" for f in failures
@@ -301,10 +305,32 @@ def get_backend(kind: str, name: str, /, **options: Any) -> Any:
     Raises:
         UnknownPluginError: no backend of that kind has that name.
         UnknownOptionError: the factory does not accept an option.
+        InvalidInputError: the factory refused an option's value (a ``ValueError`` or
+            ``TypeError`` of its own is reported with the backend and its options).
     """
-    entry = _entry(kind, name)
+    return _make(_entry(kind, name), options)
+
+
+def _make(entry: PluginEntry, options: dict[str, Any]) -> Any:
+    """``entry``'s factory called with ``options``, checked by name first; a ``ValueError``
+    or ``TypeError`` of the factory's own becomes an :class:`InvalidInputError`."""
+    kind, name = entry.kind, entry.name
     _check_options(entry, options)
-    return entry.factory(**options)
+    try:
+        return entry.factory(**options)
+    except RadinpaintError:
+        raise
+    except (ValueError, TypeError) as exc:
+        from .scrub import scrub_options
+
+        shown = ", ".join(f"{k}={v!r}" for k, v in scrub_options(options).items())
+        # attrs validators put the readable message first, then the attribute's repr
+        why = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+        raise InvalidInputError(
+            f"{kind.replace('_', ' ')} {name!r} refused its options ({shown}): {why}",
+            input=f"{name}:{shown}" if shown else name,
+            fix=f"check the option values of {name!r} (its docstring and docs/ list them)",
+        ) from exc
 
 
 @overload
@@ -329,11 +355,11 @@ def build_backend(kind: str, name: str, /, **options: Any) -> Built[Any]:
     Raises:
         UnknownPluginError: no backend of that kind has that name.
         UnknownOptionError: the factory does not accept an option.
+        InvalidInputError: the factory refused an option's value.
         PluginLoadError: the plugin's capabilities function failed or returned no record.
     """
     entry = _entry(kind, name)
-    _check_options(entry, options)
-    backend = entry.factory(**options)
+    backend = _make(entry, options)
     return Built(backend, entry.capabilities_for(backend), entry)
 
 

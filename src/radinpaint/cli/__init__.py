@@ -25,7 +25,8 @@ class UsageError(RadinpaintError):
 
     def __init__(self, prog: str, message: str) -> None:
         self.prog = prog
-        super().__init__(message, fix=f"see '{prog} --help' for the usage")
+        message, _, fix = message.partition(" Fix: ")  # an argument type that names its fix
+        super().__init__(message, fix=fix.rstrip(".") or f"see '{prog} --help' for the usage")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     name = f"radinpaint {args.command}"
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # the reader went away (radinpaint plugins | head -1): not an error
+        _silence_stdout()
+        return 0
     except RadinpaintError as exc:
         print(f"{name}: error: {_one_line(exc, name)}", file=sys.stderr)
         return 2
@@ -89,6 +95,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush to a closed pipe
+    raises nothing."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _one_line(exc: RadinpaintError, command: str = "radinpaint") -> str:

@@ -14,11 +14,26 @@ __all__ = [
     "existing_path",
     "expand_images",
     "failure_text",
+    "output_folder",
     "parse_options",
 ]
 
 UNREADABLE_FILE = "give a readable image file (PNG, TIFF, JPEG or DICOM) or leave this one out"
 """The fix named for an input file that cannot be read, when its error names none."""
+
+
+def output_folder(text: str) -> Path:
+    """``--out``: a folder to write into (created later when missing), never an existing
+    file; for argparse's ``type=``, so the mistake is reported before anything runs."""
+    import argparse
+
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file, not a folder. Fix: give a folder to write into (it is created "
+            "when missing), e.g. --out runs/report"
+        )
+    return path
 
 
 def parse_options(items: list[str], what: str = "--option") -> dict[str, Any]:

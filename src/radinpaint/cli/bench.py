@@ -144,6 +144,22 @@ def run(args: argparse.Namespace) -> int:
     at_least(args.pixel_detail, "--pixel-detail", 0)
     cache = args.cache or args.out / "cache"
     specs = split_list(args.backends) or list(DEFAULT_BACKENDS)
+    if args.backends:  # asked for by name: an unknown name or option stops the bench now
+        from ..errors import RadinpaintError
+        from ..evaluation import BackendSpec
+        from ..registry import check_spec
+
+        for text in specs:
+            spec = BackendSpec.parse(text)
+            try:
+                check_spec("inpainter", spec.name, spec.options)
+            except RadinpaintError as exc:
+                raise type(exc)(
+                    f"--backends {text!r}: {exc.what}",
+                    input=exc.input,
+                    fix=exc.fix,
+                    available=exc.available,
+                ) from exc
     inpainters, notes = available_backends(
         specs, args.diffusers_model, args.openai, args.max_usd, cache, args.openai_model
     )

@@ -22,7 +22,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._args import UNREADABLE_FILE, at_least, expand_images, failure_text, parse_options
+from ._args import (
+    UNREADABLE_FILE,
+    at_least,
+    expand_images,
+    failure_text,
+    output_folder,
+    parse_options,
+)
 
 __all__ = ["parse_options", "register", "run"]
 
@@ -63,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache", metavar="DIR", help="result cache folder (default OUT/.cache)")
     cache.add_argument("--no-cache", action="store_true", help="compute everything again")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", required=True, metavar="DIR", type=output_folder,
+                        help="output folder (created if missing)")  # fmt: skip
     parser.set_defaults(func=run)
 
 

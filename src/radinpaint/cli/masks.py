@@ -20,7 +20,13 @@ import json
 import sys
 from pathlib import Path
 
-from ._args import UNREADABLE_FILE, expand_images, failure_text, parse_options
+from ._args import (
+    UNREADABLE_FILE,
+    expand_images,
+    failure_text,
+    output_folder,
+    parse_options,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="a provider option (repeatable; values parse as JSON when they can: dilate=4)",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--out", required=True, metavar="DIR", type=output_folder,
+                        help="output folder (created if missing)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     provider = get_mask_provider(args.provider, **options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    failed = 0
+    failed = empty = 0
     files = expand_images(args.images)
     for path in files:
         try:
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 "components": [c.to_dict() for c in mask.components],
             }
             (out / f"{path.stem}_mask.json").write_text(json.dumps(record, indent=2) + "\n")
+            empty += mask.is_empty
             kinds = ", ".join(c.kind for c in mask.components) or "nothing"
             print(f"{path}: {len(mask.components)} found ({kinds}), {100 * mask.fraction:.2f}%")
         except (RadinpaintError, OSError) as exc:
@@ -79,5 +87,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{path}: failed: {failure_text(exc, UNREADABLE_FILE)}",
                 file=sys.stderr,
             )
-    print(f"{len(files) - failed} of {len(files)} images masked into {out}")
+    found = len(files) - failed - empty
+    print(
+        f"{len(files)} image(s): {found} with something masked, {empty} with nothing found, "
+        f"{failed} failed; masks written to {out}"
+    )
     return 1 if failed else 0

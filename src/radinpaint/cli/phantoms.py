@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import output_folder
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``phantoms`` subcommand."""
@@ -45,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="phantom generator version: 2 (default; RSNA-like, mostly portrait shapes) or 1 "
         "(square size x size phantoms, as generator version 1 drew them)",
     )
-    parser.add_argument("--out", required=True, help="output folder (created if missing)")
+    parser.add_argument("--out", required=True, type=output_folder,
+                        help="output folder (created if missing)")  # fmt: skip
     parser.set_defaults(func=run)
 
 

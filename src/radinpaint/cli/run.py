@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._args import at_least
+from ._args import at_least, output_folder
 
 
 def split_list(text: str | None) -> list[str] | None:
@@ -53,7 +53,8 @@ def _is_label(part: str) -> bool:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """Options ``run`` and ``bench`` share."""
-    parser.add_argument("--out", type=Path, required=True, help="folder for the report")
+    parser.add_argument("--out", type=output_folder, required=True,
+                        help="folder for the report (created if missing)")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=None,
                         help="cache folder (default OUT/cache); reruns reuse it")  # fmt: skip
     parser.add_argument("--preset", choices=["study", "recommended"], default=None,
@@ -248,7 +249,7 @@ def _nothing_measured(result: Any, what: str) -> int:
 
     table = result.table
     if not table.empty and table["error"].isna().any():
-        return 0
+        return _unusable_backends(result, what)
     failures = result.failures
     first = ""
     if failures is not None and not failures.empty:
@@ -261,6 +262,25 @@ def _nothing_measured(result: Any, what: str) -> int:
     else:
         line += ". Fix: correct the inputs the failures name (all are in the report)."
     print(f"radinpaint {what}: error: {line}", file=sys.stderr)
+    return 1
+
+
+def _unusable_backends(result: Any, what: str) -> int:
+    """1 (and one line per backend on stderr) when a requested backend could not be built:
+    the run measured the others, but not what was asked for."""
+    import sys
+
+    failures = result.failures
+    if failures is None or failures.empty or "stage" not in failures.columns:
+        return 0
+    built = failures[failures["stage"] == "build"]
+    if built.empty:
+        return 0
+    who = [c for c in ("inpainter", "predictor", "mask_provider") if c in built.columns]
+    for _, row in built.drop_duplicates(subset=[*who, "error"]).iterrows():
+        name = next((f"{k.replace('_', ' ')} {row[k]}" for k in who if row[k]), "a backend")
+        line = " ".join(f"{name} could not be used: {row['error']}".split())
+        print(f"radinpaint {what}: error: {line}", file=sys.stderr)
     return 1
 
 

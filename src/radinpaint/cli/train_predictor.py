@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
-from ._args import at_least, existing_path, parse_options
+from ._args import at_least, existing_path, output_folder, parse_options
 
 if TYPE_CHECKING:
     from ..records import Case
@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", type=Path, help="RSNA training layout: a folder with the CSV and <id>.png"
     )
     src.add_argument("--phantoms", type=int, metavar="N", help="train on N synthetic phantoms")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", type=output_folder, required=True,
+                        help="output folder (created if missing)")  # fmt: skip
     parser.add_argument("--name", default=None, help="ensemble name (default: the folder name)")
     parser.add_argument(
         "--targets", default="bone_age,male", help="bone_age, male or both (comma-separated)"
