@@ -245,6 +245,9 @@ def test_manifest_records_the_run_but_never_secrets(test_plugin, phantoms, tmp_p
     assert m["evaluation"]["seed"] == 5 and m["versions"]["numpy"]
     assert set(m["inputs"]) == {c.id for c in phantoms[:3]}
     assert "total_s" in m["timings_s"]
+    assert m["command"] == list(__import__("sys").argv)  # the command line that ran it
+    source = m["radinpaint_source"]  # tests run from the git checkout: its commit
+    assert source is None or len(source["commit"]) == 40
     for path in [*paths.values(), *(tmp_path / "cache").rglob("*")]:
         if path.is_file() and path.suffix in (".json", ".jsonl", ".csv", ".md", ".html"):
             assert secret not in path.read_text(), path

@@ -21,7 +21,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from .runner import Runner
 
-__all__ = ["PACKAGES", "build_manifest", "package_versions"]
+__all__ = ["PACKAGES", "build_manifest", "package_versions", "source_revision"]
 
 PACKAGES: tuple[str, ...] = (
     "radinpaint",
@@ -56,6 +56,38 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def source_revision() -> dict[str, Any] | None:
+    """The git commit radinpaint runs from, when it runs from a git checkout (an editable
+    install): ``{"commit", "dirty"}``; else the commit pip recorded for a VCS install, or
+    None. Runs ``git`` at most twice, with a short timeout; never raises."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent  # src/radinpaint
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(package), *args], capture_output=True, text=True, timeout=5
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        if commit:
+            return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--", "."))}
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        direct = metadata.distribution("radinpaint").read_text("direct_url.json")
+        info = json.loads(direct or "{}").get("vcs_info") or {}
+        if info.get("commit_id"):
+            return {"commit": str(info["commit_id"]), "dirty": None}
+    except (metadata.PackageNotFoundError, ValueError, AttributeError):
+        pass
+    return None
+
+
 def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
     """The manifest of a finished run (JSON-ready)."""
     ev = runner.ev
@@ -66,6 +98,8 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
         "versions": package_versions(),
+        "radinpaint_source": source_revision(),
+        "command": list(sys.argv),
         "evaluation": {
             "n_cases": len(ev.dataset),
             "dataset": getattr(ev.dataset, "description", None) or type(ev.dataset).__name__,
