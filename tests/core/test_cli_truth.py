@@ -90,3 +90,23 @@ def test_masks_counts_what_it_found(tmp_path, capsys):
     assert main(["masks", str(blank), "--out", str(tmp_path / "m"), "--provider", "markers"]) == 0
     out = capsys.readouterr().out
     assert "0 with something masked, 1 with nothing found, 0 failed" in out
+
+
+def test_inpaint_finds_the_masks_radinpaint_phantoms_writes(tmp_path, capsys):
+    folder = tmp_path / "P"
+    assert main(["phantoms", "--n", "2", "--size", "96", "--seed", "0", "--out", str(folder)]) == 0
+    images = sorted(p for p in folder.glob("*.png"))
+    assert images and (folder / "masks" / images[0].name).exists()
+    out = tmp_path / "o"
+    assert main(["inpaint", str(images[0]), "--backend", "telea", "--out", str(out)]) == 0
+    assert list(out.glob("*_telea_v0.png")) and (out / "cache").is_dir()
+
+
+def test_bench_banner_counts_the_cases_there_are(tmp_path, capsys):
+    folder = tmp_path / "P"
+    assert main(["phantoms", "--n", "3", "--size", "96", "--seed", "0", "--out", str(folder)]) == 0
+    capsys.readouterr()
+    main(["bench", "--data", str(folder), "--n", "200", "--variants", "1", "--backends",
+          "identity", "--out", str(tmp_path / "o"), "--no-progress",
+          "--n-resamples", "20"])  # fmt: skip
+    assert "bench: 3 cases x 1 variants" in capsys.readouterr().out

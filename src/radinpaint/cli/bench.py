@@ -219,8 +219,9 @@ def run(args: argparse.Namespace) -> int:
     for spec in config["inpainters"]:  # keep options the secret filter would drop
         spec["options"] = next(s for s in inpainters if s.label == spec["label"]).options
     labels = ", ".join(s.label for s in inpainters)
-    print(f"bench: {args.n} cases x {args.variants} variants; backends: {labels}; "
-          f"predictor: {predictor}")  # fmt: skip
     evaluation = evaluation_from_config(config)
+    n_cases = len(evaluation.dataset)  # the cases there are, not the --n asked for
+    print(f"bench: {n_cases} cases x {args.variants} variants; backends: {labels}; "
+          f"predictor: {predictor}")  # fmt: skip
     result = evaluation.run()
     return finish(result, args.out, formats, started, "bench")

@@ -9,7 +9,8 @@
 Each output is written at the input's bit depth as ``<out>/<stem>_<backend>_v<k>.png`` with a
 JSON sidecar (``.json``) saying what produced it: the input file, the mask, the backend,
 its options, seed, prompt, timings, cost and the cache key. Results go through a
-:class:`~radinpaint.cache.ResultCache` (default ``<out>/.cache``), so running the same
+:class:`~radinpaint.cache.ResultCache` (default ``<out>/cache``, as for ``run`` and
+``bench``), so running the same
 command again computes, and pays for, nothing new. A file that fails is reported and the
 others still run; the exit code is then 1.
 """
@@ -48,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     masks.add_argument(
         "--mask-provider",
         metavar="NAME",
-        help="mask provider name (default: ground-truth, a <stem>_mask.png beside each image)",
+        help="mask provider name (default: ground-truth: a <stem>_mask.png beside each image, "
+        "or masks/<stem>.png below its folder, as radinpaint phantoms writes them)",
     )
     parser.add_argument(
         "--mask-option",
@@ -68,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a backend option (repeatable; values parse as JSON when they can: radius=5)",
     )
     cache = parser.add_mutually_exclusive_group()
-    cache.add_argument("--cache", metavar="DIR", help="result cache folder (default OUT/.cache)")
+    cache.add_argument("--cache", metavar="DIR", help="result cache folder (default OUT/cache)")
     cache.add_argument("--no-cache", action="store_true", help="compute everything again")
     parser.add_argument("--out", required=True, metavar="DIR", type=output_folder,
                         help="output folder (created if missing)")  # fmt: skip
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         provider = get_mask_provider(args.mask_provider or "ground-truth", **mask_options)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = None if args.no_cache else ResultCache(args.cache or out / ".cache")
+    cache = None if args.no_cache else ResultCache(args.cache or out / "cache")
 
     failures: list[tuple[str, str]] = []
     jobs: list[tuple[Path, str, Any, list[InpaintRequest]]] = []

@@ -2,8 +2,9 @@
 
 For a :class:`~radinpaint.records.Case` with an ``artifact_mask`` (phantoms, annotated data)
 that mask is returned. Otherwise the provider looks for a mask file beside the image's
-source: ``<stem>_mask.png`` (or any suffix in ``suffixes``) in the image's folder, or a file
-of the same stem in ``directory`` when one is given. Like every provider it takes ``dilate``,
+source: ``<stem>_mask.png`` (or any suffix in ``suffixes``) in the image's folder, then
+``masks/<stem>.png`` below it (the layout ``radinpaint phantoms`` writes), or a file of the
+same stem in ``directory`` when one is given. Like every provider it takes ``dilate``,
 a margin in pixels added around the mask found.
 """
 
@@ -52,11 +53,12 @@ class GroundTruthMasks:
             return [base / f"{source.stem}{ext}" for ext in _EXTENSIONS] + [
                 base / f"{source.stem}{suf}{ext}" for suf in self.suffixes for ext in _EXTENSIONS
             ]
-        return [
+        beside = [
             source.with_name(f"{source.stem}{suf}{ext}")
             for suf in self.suffixes
             for ext in _EXTENSIONS
         ]
+        return beside + [source.parent / "masks" / f"{source.stem}{ext}" for ext in _EXTENSIONS]
 
     def _one(self, case: Case) -> Mask:
         if case.artifact_mask is not None:
@@ -78,8 +80,9 @@ class GroundTruthMasks:
         raise MissingLabelError(
             f"no ground-truth mask for case {case.id}",
             input=source or case.id,
-            fix=f"put a mask file at one of: {where}; pass directory=...; or use another "
-            "mask provider (radinpaint plugins lists them)",
+            fix=f"put a mask file at one of: {where}; or name the folder of masks "
+            "(directory=DIR in Python, --masks DIR on the command line); or use another mask "
+            "provider (radinpaint plugins lists them)",
         )
 
     def masks(self, items: Sequence[Case | Radiograph]) -> list[Mask]:
