@@ -7,8 +7,12 @@ pixels under another name are the same work.
 
 On disk, each entry is two files under ``root/<key[:2]>/``:
 
-- ``<key>.<sha256[:16]>.npy``: the output's float32 pixels, exactly as computed (lossless
-  at any depth), named after the key and the pixels' own hash;
+- ``<key>.<sha256[:16]>.npz``: the output's pixels, exactly as computed and given back bit
+  for bit, named after the key and the float32 pixels' own hash. The ``.npz`` (a standard
+  numpy archive with one member, ``pixels.npy``, deflated) holds 8-bit or 16-bit levels
+  when every pixel lies exactly on that grid (an 8-bit PNG an API returned, a 16-bit
+  radiograph pasted back), else the float32 pixels; entries written before as a plain
+  float32 ``.npy`` are read as they are;
 - ``<key>.json``: ``{"format", "key", "result": InpaintResult.to_record(), "image": {...}}``
   with the pixels' SHA-256 and the name of their file, written last;
 - for a result that also holds the output as the backend returned it (another frame, e.g.
@@ -404,13 +408,43 @@ class ResultCache:
         return sum(1 for _ in self.root.glob("??/*.json"))
 
 
+_LEVELS: dict[str, float] = {"|u1": 255.0, "<u2": 65535.0}
+"""Integer encodings of pixels that lie exactly on the 8- or 16-bit grid, and their top."""
+
+
+def _compact(pixels: np.ndarray) -> np.ndarray:
+    """The smallest array that gives ``pixels`` back bit for bit: 8-bit or 16-bit levels
+    when every pixel lies exactly on that grid (the decoded float32 compared in full),
+    else the float32 pixels themselves."""
+    for dtype, top in ((np.uint8, 255.0), (np.uint16, 65535.0)):
+        levels = np.rint(pixels.astype(np.float64) * top)
+        if levels.min() < 0 or levels.max() > top:
+            continue
+        encoded = levels.astype(dtype)
+        if np.array_equal(encoded.astype(np.float32) / np.float32(top), pixels):
+            return encoded
+    return pixels
+
+
+def _npz_bytes(array: np.ndarray) -> bytes:
+    """A standard ``.npz`` (one member, ``pixels.npy``), deflated at level 1: about half
+    the size of float32 pixels, far less for pixels on a grid, and fast to write."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("pixels.npy", _npy_bytes(array))
+    return buf.getvalue()
+
+
 def _write_pixels(folder: Path, key: str, image: Radiograph) -> dict[str, Any]:
-    """Write ``image``'s float32 pixels to a file named by the key and their hash; its
-    description for the entry's JSON."""
+    """Write ``image``'s pixels, losslessly and compactly (:func:`_compact`, deflated), to
+    a file named by the key and the float32 pixels' hash; its description for the JSON."""
     pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
     digest = hashlib.sha256(pixels.tobytes()).hexdigest()
-    name = f"{key}.{digest[:16]}.npy"
-    _atomic_write(folder / name, _npy_bytes(pixels))
+    name = f"{key}.{digest[:16]}.npz"
+    _atomic_write(folder / name, _npz_bytes(_compact(pixels)))
     return {
         "sha256": digest,
         "file": name,
@@ -545,10 +579,11 @@ def _read_pixels(
     photometric = _optional(info, "photometric", str, "MONOCHROME2", what)
     _check(re.fullmatch(r"[0-9a-f]{64}", digest) is not None, f"{what}.sha256 is not a digest")
     _check(
-        re.fullmatch(rf"{key}\.{digest[:16]}\.npy", name) is not None,
+        re.fullmatch(rf"{key}\.{digest[:16]}\.np[yz]", name) is not None,
         f"{what}.file {name!r} is not this entry's pixel file",
     )
-    pixels = _load_npy(folder / name, what)
+    path = folder / name
+    pixels = _load_npz(path, what) if name.endswith(".npz") else _load_npy(path, what)
     if shape is not None:
         _check(pixels.shape == shape, f"the {what} pixels are {pixels.shape}, not {shape}")
     actual = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
@@ -557,37 +592,63 @@ def _read_pixels(
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
-    """A 2-D float32 array from an ``.npy`` file, its header checked before any data is
-    read (so a damaged header cannot ask for terabytes); raises :class:`_Damage`."""
-    fmt = np.lib.format
+    """A 2-D float32 array from an ``.npy`` file (written before pixels were stored
+    compactly); raises :class:`_Damage`."""
     try:
         with open(path, "rb") as fh:
-            version = fmt.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
-            else:
-                raise _Damage(f"the {what} file has .npy version {version}")
-            _check(
-                dtype == np.dtype("<f4") or dtype == np.dtype(np.float32),
-                f"the {what} file holds {dtype}, not float32",
-            )
-            _check(
-                len(shape) == 2 and all(int(n) > 0 for n in shape),
-                f"the {what} file holds an array of shape {shape}",
-            )
-            size = int(shape[0]) * int(shape[1]) * 4
-            data = fh.read(size + 1)
+            return _read_array(fh, what, ("<f4",))
     except _Damage:
         raise
     except FileNotFoundError as exc:
         raise _Damage(f"the {what} file {path.name} is missing") from exc
     except (OSError, ValueError) as exc:  # a folder, unreadable, not an .npy, cut short
         raise _Damage(f"the {what} file is unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_npz(path: Path, what: str) -> np.ndarray:
+    """The float32 pixels of a compact ``.npz`` (:func:`_write_pixels`); the member's
+    header is checked before anything is inflated, and no more is inflated than it
+    announces; raises :class:`_Damage`."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            _check(names == ["pixels.npy"], f"the {what} file holds {names[:3]}")
+            with zf.open("pixels.npy") as fh:
+                stored = _read_array(fh, what, (*_LEVELS, "<f4"))
+    except _Damage:
+        raise
+    except FileNotFoundError as exc:
+        raise _Damage(f"the {what} file {path.name} is missing") from exc
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise _Damage(f"the {what} file is unreadable ({type(exc).__name__}: {exc})") from exc
+    top = _LEVELS.get(stored.dtype.str)
+    if top is None:
+        return stored.astype(np.float32, copy=False)
+    return stored.astype(np.float32) / np.float32(top)
+
+
+def _read_array(fh: Any, what: str, dtypes: tuple[str, ...]) -> np.ndarray:
+    """A 2-D array of one of ``dtypes`` from an open ``.npy`` stream, its header checked
+    before any data is read (so a damaged header cannot ask for terabytes)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+    else:
+        raise _Damage(f"the {what} file has .npy version {version}")
+    _check(np.dtype(dtype).str in dtypes, f"the {what} file holds {dtype}, not {dtypes}")
+    _check(
+        len(shape) == 2 and all(int(n) > 0 for n in shape),
+        f"the {what} file holds an array of shape {shape}",
+    )
+    size = int(shape[0]) * int(shape[1]) * np.dtype(dtype).itemsize
+    data = fh.read(size + 1)
     _check(len(data) == size, f"the {what} file holds {len(data)} data bytes, not {size}")
-    pixels = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-    return pixels.astype(np.float32, copy=False)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _placement(data: Any) -> Any:

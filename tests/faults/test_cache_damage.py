@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +103,34 @@ class Entry:
         self.write_json(entry if out is None else out)
 
 
+def _payload(path: Path) -> bytes:
+    """The ``.npy`` bytes a pixel file holds (inside its ``.npz``, or the file itself)."""
+    if path.suffix != ".npz":
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        return zf.read("pixels.npy")
+
+
+def _put(path: Path, npy: bytes) -> None:
+    """Write ``npy`` bytes into ``path`` the way the cache stores them (zipped for .npz):
+    the damage is to the pixels, not to their container."""
+    if path.suffix != ".npz":
+        path.write_bytes(npy)
+        return
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pixels.npy", npy)
+    path.write_bytes(buf.getvalue())
+
+
+def _zip_with(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
 def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=allow_pickle)
@@ -109,7 +138,10 @@ def _npy(array: np.ndarray, allow_pickle: bool = False) -> bytes:
 
 
 def _pixels(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    """The float32 pixels a pixel file gives back (levels divided by their top)."""
+    stored = np.load(io.BytesIO(_payload(path)), allow_pickle=False)
+    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(stored.dtype)
+    return stored.astype(np.float32) / np.float32(top) if top else stored
 
 
 def _rehash(entry: Entry, which: str, array: np.ndarray) -> None:
@@ -117,8 +149,8 @@ def _rehash(entry: Entry, which: str, array: np.ndarray) -> None:
     only what the pixels are (their range, their shape) is wrong."""
     data = entry.load()
     digest = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-    name = f"{entry.key}.{digest[:16]}.npy"
-    (entry.folder / name).write_bytes(_npy(array))
+    name = f"{entry.key}.{digest[:16]}.npz"
+    _put(entry.folder / name, _npy(array))
     data[which]["file"], data[which]["sha256"] = name, digest
     entry.write_json(data)
 
@@ -163,24 +195,30 @@ def _other_key(e: Entry) -> str:
 
 _DAMAGE: dict[str, Callable[[Entry], None]] = {
     # the image's pixel file
-    "npy-empty": lambda e: e.image.write_bytes(b""),
-    "npy-header-cut": lambda e: e.image.write_bytes(e.image.read_bytes()[:20]),
-    "npy-data-cut": lambda e: e.image.write_bytes(e.image.read_bytes()[:-9]),
-    "npy-trailing-bytes": lambda e: e.image.write_bytes(e.image.read_bytes() + b"\0" * 8),
-    "npy-garbage": lambda e: e.image.write_bytes(os.urandom(600)),
-    "npy-float64": lambda e: e.image.write_bytes(_npy(_pixels(e.image).astype(np.float64))),
-    "npy-big-endian": lambda e: e.image.write_bytes(_npy(_pixels(e.image).astype(">f4"))),
-    "npy-flattened": lambda e: e.image.write_bytes(_npy(_pixels(e.image).ravel())),
-    "npy-transposed-shape": lambda e: e.image.write_bytes(
-        _npy(_pixels(e.image).reshape(SHAPE[::-1]))
+    "file-empty": lambda e: e.image.write_bytes(b""),
+    "file-cut": lambda e: e.image.write_bytes(e.image.read_bytes()[:-9]),
+    "file-garbage": lambda e: e.image.write_bytes(os.urandom(600)),
+    "zip-two-members": lambda e: e.image.write_bytes(
+        _zip_with({"pixels.npy": _payload(e.image), "other.npy": b"x"})
     ),
-    "npy-pickled-object": lambda e: e.image.write_bytes(
-        _npy(np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    "zip-member-renamed": lambda e: e.image.write_bytes(_zip_with({"x.npy": _payload(e.image)})),
+    "npy-empty": lambda e: _put(e.image, b""),
+    "npy-header-cut": lambda e: _put(e.image, _payload(e.image)[:20]),
+    "npy-data-cut": lambda e: _put(e.image, _payload(e.image)[:-9]),
+    "npy-trailing-bytes": lambda e: _put(e.image, _payload(e.image) + b"\0" * 8),
+    "npy-garbage": lambda e: _put(e.image, os.urandom(600)),
+    "npy-float64": lambda e: _put(e.image, _npy(_pixels(e.image).astype(np.float64))),
+    "npy-big-endian": lambda e: _put(e.image, _npy(_pixels(e.image).astype(">f4"))),
+    "npy-flattened": lambda e: _put(e.image, _npy(_pixels(e.image).ravel())),
+    "npy-transposed-shape": lambda e: _put(e.image, _npy(_pixels(e.image).reshape(SHAPE[::-1]))),
+    "npy-pickled-object": lambda e: _put(
+        e.image, _npy(np.array([{"x": 1}], dtype=object), allow_pickle=True)
     ),
-    "npy-huge-header": lambda e: e.image.write_bytes(
-        e.image.read_bytes().replace(f"({SHAPE[0]}, {SHAPE[1]})".encode(), b"(99999, 99999)", 1)
+    "npy-huge-header": lambda e: _put(
+        e.image,
+        _payload(e.image).replace(f"({SHAPE[0]}, {SHAPE[1]})".encode(), b"(99999, 99999)", 1),
     ),
-    "npy-other-pixels": lambda e: e.image.write_bytes(_npy(_pixels(e.image) * 0.5)),
+    "npy-other-pixels": lambda e: _put(e.image, _npy(_pixels(e.image) * 0.5)),
     "npy-missing": lambda e: e.image.unlink(),
     "npy-is-a-folder": lambda e: _dir(e.image),
     "npy-is-a-full-folder": lambda e: _dir(e.image, full=True),
@@ -268,7 +306,7 @@ _DAMAGE: dict[str, Callable[[Entry], None]] = {
     "returned-npy-missing": lambda e: e.returned.unlink(),
     "returned-npy-empty": lambda e: e.returned.write_bytes(b""),
     "returned-npy-cut": lambda e: e.returned.write_bytes(e.returned.read_bytes()[:-5]),
-    "returned-npy-other-pixels": lambda e: e.returned.write_bytes(_npy(1.0 - _pixels(e.returned))),
+    "returned-npy-other-pixels": lambda e: _put(e.returned, _npy(1.0 - _pixels(e.returned))),
     "returned-npy-is-a-folder": lambda e: _dir(e.returned),
 }
 

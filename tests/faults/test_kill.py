@@ -344,7 +344,7 @@ def orphans(cache: Path) -> dict[str, int]:
     folder = cache / "inpaint"
     named = {meta.stem for meta in folder.glob("??/*.json")}
     tmp = [p for p in folder.glob("??/.*.tmp")]
-    npy = [p for p in folder.glob("??/*.npy") if p.name.split(".")[0] not in named]
+    npy = [p for p in folder.glob("??/*.np?") if p.name.split(".")[0] not in named]
     return {"tmp": len(tmp), "npy_without_entry": len(npy)}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from radinpaint.cache import ResultCache, canonical_json, inpaint_cached, public_options
 from radinpaint.errors import BackendError, InvalidInputError
-from radinpaint.records import InpaintRequest, InpaintResult, Mask
+from radinpaint.records import InpaintRequest, InpaintResult, Mask, Radiograph
 
 from ._helpers import box_mask, radiograph
 
@@ -116,8 +116,9 @@ def test_damaged_or_partial_entries_are_misses(tmp_path):
     r = _request()
     key = cache.key("counting", {}, r)
     cache.put(key, backend.inpaint([r])[0])
-    (npy,) = (tmp_path / key[:2]).glob(f"{key}.*.npy")
-    np.save(npy, np.zeros((24, 32), np.float32))  # pixels no longer match the recorded hash
+    (pixel_file,) = (tmp_path / key[:2]).glob(f"{key}.*.np?")
+    with open(pixel_file, "wb") as fh:  # pixels no longer match the recorded hash
+        np.savez_compressed(fh, pixels=np.zeros((24, 32), np.float32))
     assert cache.get(key) is None
     (tmp_path / key[:2] / f"{key}.json").write_text("{not json")
     assert cache.get(key) is None
@@ -234,3 +235,50 @@ def test_empty_mask_request_round_trips(tmp_path):
     res = InpaintResult(image=img, backend="b", flags=("empty-mask",))
     cache.put(cache.key("b", {}, r), res)
     assert cache.get(cache.key("b", {}, r)).flags == ("empty-mask",)
+
+
+def test_pixels_are_stored_compactly_and_come_back_bit_for_bit(tmp_path):
+    import json
+
+    from radinpaint.cache import _load_npz
+
+    cache = ResultCache(tmp_path)
+    r = _request()
+    result = CountingInpainter().inpaint([r])[0]
+    rng = np.random.default_rng(3)
+    grids = {
+        "u1": np.rint(rng.uniform(0, 255, (64, 48))).astype(np.float32) / np.float32(255),
+        "<u2": np.rint(rng.uniform(0, 65535, (64, 48))).astype(np.float32) / np.float32(65535),
+        "<f4": rng.uniform(0, 1, (64, 48)).astype(np.float32),
+    }
+    for kind, pixels in grids.items():
+        image = Radiograph(pixels, 16)
+        key = cache.key("counting", {"kind": kind}, r)
+        cache.put(key, attrs.evolve(result, image=image))
+        got = cache.get(key)
+        assert got is not None and np.array_equal(got.image.pixels, pixels)  # lossless
+        name = json.loads((tmp_path / key[:2] / f"{key}.json").read_text())["image"]["file"]
+        assert name.endswith(".npz")
+        stored = np.load(tmp_path / key[:2] / name)["pixels"]
+        assert stored.dtype.str.endswith(kind.lstrip("<|"))  # the smallest exact encoding
+        assert np.array_equal(_load_npz(tmp_path / key[:2] / name, "image"), pixels)
+    sizes = sorted(p.stat().st_size for p in tmp_path.rglob("*.npz"))
+    assert sizes[0] < 1.2 * 64 * 48 < 3 * 64 * 48 < sizes[-1]  # 8-bit levels: ~a byte a pixel
+
+
+def test_entries_written_as_npy_still_hit(tmp_path):
+    import json
+
+    cache = ResultCache(tmp_path)
+    r = _request()
+    key = cache.key("counting", {}, r)
+    result = CountingInpainter().inpaint([r])[0]
+    cache.put(key, result)
+    meta = tmp_path / key[:2] / f"{key}.json"
+    entry = json.loads(meta.read_text())
+    old = (tmp_path / key[:2] / entry["image"]["file"]).with_suffix(".npy")
+    np.save(old, np.ascontiguousarray(result.image.pixels, np.float32))
+    entry["image"]["file"] = old.name
+    meta.write_text(json.dumps(entry))
+    got = cache.get(key)
+    assert got is not None and np.array_equal(got.image.pixels, result.image.pixels)

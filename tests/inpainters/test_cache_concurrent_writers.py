@@ -46,10 +46,10 @@ def _result(request: InpaintRequest, shift: float = 0.0) -> InpaintResult:
 @pytest.mark.parametrize(
     "order",
     [
-        ["A.npy", "B.npy", "B.json", "A.json"],
-        ["A.npy", "B.npy", "A.json", "B.json"],
-        ["B.npy", "A.npy", "A.json", "B.json"],
-        ["A.npy", "A.json", "B.npy", "B.json"],
+        ["A.npz", "B.npz", "B.json", "A.json"],
+        ["A.npz", "B.npz", "A.json", "B.json"],
+        ["B.npz", "A.npz", "A.json", "B.json"],
+        ["A.npz", "A.json", "B.npz", "B.json"],
     ],
 )
 def test_interleaved_writers_leave_one_valid_entry(tmp_path, monkeypatch, order):
@@ -95,7 +95,7 @@ def test_the_pixel_file_is_named_after_the_key_and_the_pixels(tmp_path):
     entry = json.loads((tmp_path / key[:2] / f"{key}.json").read_text())
     assert entry["format"] == CACHE_FORMAT == 3
     name = entry["image"]["file"]
-    assert name == f"{key}.{entry['image']['sha256'][:16]}.npy"
+    assert name == f"{key}.{entry['image']['sha256'][:16]}.npz"
     assert (tmp_path / key[:2] / name).is_file()
 
 

@@ -239,8 +239,35 @@ def finish(result: Any, out: Path, formats: tuple[str, ...], started: float, wha
     for label, err in result.metric_errors.items():
         print(f"metric {label} not computed: {err}")
     print(f"\nreport: {', '.join(str(p) for p in paths.values() if p.suffix in ('.md', '.html'))}")
+    print(_disk_line(result, out))
     print(f"{what} finished in {elapsed:.1f} s")
     return _nothing_measured(result, what)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the files below ``folder`` (0 when it does not exist)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _disk_line(result: Any, out: Path) -> str:
+    """What the run left on disk: the report folder and the cache (outside it or not)."""
+    cache = (result.manifest.get("evaluation") or {}).get("cache_dir")
+    report = _folder_bytes(out)
+    text = f"disk: {report / 1e6:.1f} MB in {out}"
+    if cache:
+        cache_path = Path(cache)
+        inside = out.resolve() in cache_path.resolve().parents
+        size = _folder_bytes(cache_path)
+        where = "of it" if inside else "more"
+        text += f" ({size / 1e6:.1f} MB {where} in the cache {cache_path})"
+    return text
 
 
 def _nothing_measured(result: Any, what: str) -> int:
