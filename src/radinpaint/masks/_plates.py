@@ -20,7 +20,7 @@ import numpy as np
 from ._base import grow
 from ._glyphs import Glyph
 
-__all__ = ["Marker", "find_plate", "find_ruler", "glyph_mask", "group_glyphs"]
+__all__ = ["Marker", "centre_in", "find_plate", "find_ruler", "glyph_mask", "group_glyphs"]
 
 _PLATE_TOLERANCE = 0.25
 _MIN_RECT_FILL = 0.75
@@ -30,7 +30,12 @@ _MIN_PLATE_RATIO = 1.4
 
 @attrs.frozen
 class Marker:
-    """A group of glyphs, with the plate holding them when one was found (working pixels)."""
+    """A group of glyphs and, when found, the region masked for them (working pixels).
+
+    ``plate`` is that region: the plate holding the glyphs (kind ``"plate"``), a ruler's
+    strip (``"ruler"``) or the rectangle of a line of text (``"text"``, ``"letter"``);
+    ``plate_box`` its box and ``plate_score`` how sure the finder is of it.
+    """
 
     glyphs: tuple[Glyph, ...]
     plate: np.ndarray | None = attrs.field(default=None, repr=False, eq=False)
@@ -171,7 +176,7 @@ def find_plate(
             cv2.fillPoly(plate_win, [np.round(corners).astype(np.int32)], 1)
             plate = np.zeros((h, w), dtype=bool)
             plate[wy0:wy1, wx0:wx1] = plate_win > 0
-            members = tuple(g for g in glyphs if _centre_in(g, plate))
+            members = tuple(g for g in glyphs if centre_in(g, plate))
             if not members:
                 continue
             plate |= _paint((h, w), members)
@@ -218,7 +223,8 @@ def find_ruler(shape: tuple[int, int], glyphs: Sequence[Glyph]) -> Marker | None
     return Marker(tuple(glyphs), mask, box, 1.0, kind="ruler")
 
 
-def _centre_in(glyph: Glyph, area: np.ndarray) -> bool:
+def centre_in(glyph: Glyph, area: np.ndarray) -> bool:
+    """Whether the centre of ``glyph``'s box lies in ``area``."""
     cx = (glyph.box[0] + glyph.box[2]) // 2
     cy = (glyph.box[1] + glyph.box[3]) // 2
     return bool(area[min(cy, area.shape[0] - 1), min(cx, area.shape[1] - 1)])
@@ -249,6 +255,11 @@ def _plate_shape(
     if fill < _MIN_RECT_FILL or solidity < 0.5 or hull_area < 1.5 * float(letters.sum()):
         return "not rectangular or too small"
     gw, gh = group
+    # the letters' own rotated rectangle: a slanted line of text has a large upright box
+    lys, lxs = np.nonzero(letters)
+    (_, _), (lw, lh), _ = cv2.minAreaRect(np.column_stack([lxs, lys]).astype(np.float32))
+    if rect_area > _MAX_PLATE_RATIO * max(1.0, float(lw * lh)):
+        return "too large for its letters"
     if min(rw, rh) < 0.6 * min(gw, gh):
         return "narrower than letters"
     # a plate is a little larger than its letters, never a whole exposure field

@@ -2,8 +2,12 @@
 
 The shipped weights (``masks/weights/mask_unet.safetensors`` with its JSON config, under
 2 MB) were trained on radinpaint's phantoms by ``benchmarks/train_mask_net.py`` with a fixed
-seed. Phantoms are not real radiographs: on real images, prefer the ``markers`` provider or
-fine-tune on a few real masks::
+seed. **They are for phantoms only.** The network never saw a real radiograph, nor anything
+bright that is not an artifact apart from the phantoms' bones: on the 8 real RSNA samples
+with markers it masks fingers and wrist (pixel precision 0.26 against the reference masks,
+up to 19% of a hand masked) and it flags all 33 hands-only images
+(``benchmarks/bench_masks.py``). So it is in no default and in no recommended ``union``:
+on real images use the ``markers`` provider, or fine-tune on real masks first::
 
     from radinpaint.masks.learned import train_mask_net, save_mask_net
     net = train_mask_net(cases_with_masks, steps=500, init="packaged")
@@ -405,9 +409,12 @@ def train_mask_net(
 class LearnedMasks:
     """Mask provider ``learned``: artifacts marked by a small U-Net.
 
+    Phantom-only with the packaged weights: on real radiographs it masks fingers (see the
+    module docstring); use ``markers`` there, or pass ``weights`` fine-tuned on real masks.
+
     Args:
         weights: a ``.safetensors`` file written by :func:`save_mask_net`; default the
-            packaged network (trained on phantoms).
+            packaged network (trained on phantoms only).
         threshold: probability above which a pixel is masked (default: the config's).
         dilate: margin in pixels (default 0).
         batch_size: images per forward pass.

@@ -8,16 +8,26 @@ detector:
 2. finds glyphs: bright components much brighter than their surroundings at the scale of a
    letter stroke, redrawn at the half-contrast level, and kept when they are sharp-edged,
    flat inside and (almost) off the hand;
-3. groups nearby glyphs into markers (a plate's "L" and the technologist's initials, or a
-   word of burned-in text);
+3. groups nearby glyphs into markers (a plate's "L" and the technologist's initials, a line
+   of burned-in text, a ruler's ticks); a group is a ruler when its glyphs are ticks, or
+   of uneven heights (:mod:`._lines`);
 4. grows the plate around each group: the grey level next to the letters, connected to them,
-   stopping at the plate's edge; a rectangular region becomes the plate (rotated rectangle);
-5. returns the union (plates, else letters with a small margin), with one component per
-   marker (kind ``"plate"`` when a plate was found, ``"letter"`` for a lone glyph, else
-   ``"text"``) for review.
+   stopping at the plate's edge; a rectangular region becomes the plate (rotated rectangle).
+   When that region leaks (a faint plate at an angle, an outline with a gap), the plate is
+   looked for in the letters' own frame instead: turned square by the letters' stroke
+   directions, with each side's edge found on a profile averaged along that side
+   (:mod:`._rotated`);
+5. masks glyphs outside any plate as whole lines of text: the rotated rectangle around the
+   line, after following it for characters the glyph finder missed (:mod:`._lines`);
+6. grows every marker, at the image's own size, over its rim and blur halo until the grey
+   level returns to the local background, with a cap, never into the hand
+   (:mod:`._halo`): a mask that stops at the plate's flat face leaves its outline behind
+   after inpainting;
+7. returns the union, with one component per marker (kind ``"plate"``, ``"ruler"``,
+   ``"text"``, or ``"letter"`` for a lone glyph) for review.
 
-It works at a longest side of at most 1024 px and maps the result back to the image's own
-size. No model and no training: it does not depend on how radinpaint's phantoms look.
+Steps 1 to 5 work at a longest side of at most 1024 px. No model and no training: it does
+not depend on how radinpaint's phantoms look.
 """
 
 from __future__ import annotations
@@ -40,30 +50,26 @@ from ._base import (
     working_scale,
 )
 from ._glyphs import Glyph, GlyphSettings, find_glyphs, noise_level
-from ._plates import Marker, find_plate, find_ruler, glyph_mask, group_glyphs
+from ._halo import HaloSettings, grow_to_background
+from ._lines import is_ruler, text_line
+from ._plates import Marker, centre_in, find_plate, find_ruler, glyph_mask, group_glyphs
+from ._rotated import find_rotated_plate
 
 __all__ = ["MarkerDetector", "detect_markers"]
 
 _LONE_MIN_CONTRAST = 0.35
 _LONE_MIN_SHARPNESS = 0.3
-
-
-def _box_to_image(box: tuple[int, int, int, int], scale: float, shape: tuple[int, int]):
-    h, w = shape
-    x0, y0, x1, y1 = box
-    return (
-        max(0, int(np.floor(x0 / scale))),
-        max(0, int(np.floor(y0 / scale))),
-        min(w, int(np.ceil(x1 / scale))),
-        min(h, int(np.ceil(y1 / scale))),
-    )
+_LINE_MIN_CONTRAST = 0.3  # two or more glyphs side by side: more likely text than bone
+_LINE_MIN_SHARPNESS = 0.2
 
 
 def _believable(marker: Marker) -> bool:
     """A group without a plate must be strong on its own to count."""
-    if marker.plate is not None:
+    if marker.plate is not None and marker.kind == "plate":
         return True
     best = max(marker.glyphs, key=lambda g: g.score)
+    if len(marker.glyphs) >= 2:
+        return best.contrast >= _LINE_MIN_CONTRAST and best.sharpness >= _LINE_MIN_SHARPNESS
     return best.contrast >= _LONE_MIN_CONTRAST and best.sharpness >= _LONE_MIN_SHARPNESS
 
 
@@ -73,18 +79,54 @@ def _kind(marker: Marker) -> str:
     return "letter" if len(marker.glyphs) == 1 else "text"
 
 
+def _rotated(
+    small: np.ndarray, group: Sequence[Glyph], hand: np.ndarray | None, noise: float
+) -> Marker | None:
+    """The plate found in the letters' own frame (any angle), as a marker, or None."""
+    found = find_rotated_plate(small, group, hand, noise)
+    if found is None:
+        return None
+    mask, _, fill = found
+    members = tuple(g for g in group if centre_in(g, mask))
+    if not members:
+        return None
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return Marker(members, mask, box, float(np.clip((fill - 0.7) / 0.25, 0, 1)), kind="plate")
+
+
+def _line(small: np.ndarray, marker: Marker, hand: np.ndarray | None) -> Marker:
+    """A loose group of glyphs masked as the whole line of text it belongs to."""
+    region, box = text_line(small, marker.glyphs, hand)
+    letters = glyph_mask(small.shape, marker.glyphs)
+    kind = "letter" if len(marker.glyphs) == 1 and region.sum() < 3 * letters.sum() else "text"
+    return attrs.evolve(marker, plate=region, plate_box=box, plate_score=marker.score, kind=kind)
+
+
 def _markers(
     small: np.ndarray, glyphs: list[Glyph], hand: np.ndarray | None, plates: bool
 ) -> list[Marker]:
-    """Group glyphs into rulers, plates with their letters, and loose text."""
+    """Group glyphs into rulers, plates with their letters, and lines of loose text.
+
+    A group is a ruler when most of its glyphs are tick marks along a line; else its plate
+    is grown from the letters (:func:`find_plate`), else looked for in the letters' own
+    frame (:func:`find_rotated_plate`, any angle); glyphs outside any plate are masked as
+    whole lines of text (with ``plates=False``, as the letters alone).
+    """
     noise = noise_level(small)
     found: list[Marker] = []
     for group in group_glyphs(glyphs):
-        ruler = find_ruler(small.shape, group)
-        if ruler is not None:
-            found.append(ruler)
+        if is_ruler(group):
+            ruler = find_ruler(small.shape, group)
+            if ruler is not None:
+                found.append(ruler)
+                continue
+        if not plates:
+            found.extend(m for m in [Marker(group)] if _believable(m))
             continue
-        marker = find_plate(small, group, hand, noise) if plates else Marker(group)
+        marker = find_plate(small, group, hand, noise)
+        if marker.plate is None:
+            marker = _rotated(small, group, hand, noise) or marker
         loose: list[Marker] = []
         if marker.plate is not None:
             found.append(marker)
@@ -93,38 +135,54 @@ def _markers(
             loose = [Marker(sub) for sub in group_glyphs(rest)]
         else:
             loose = [marker]
-        found.extend(m for m in loose if _believable(m))
+        found.extend(_line(small, m, hand) for m in loose if _believable(m))
     return found
+
+
+def _to_image(region: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A working-scale region at the image's own size (linear, cut at one half)."""
+    import cv2
+
+    if region.shape == tuple(shape):
+        return region
+    h, w = shape
+    big = cv2.resize(region.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return big >= 0.5
 
 
 def detect_markers(
     image: Radiograph,
     *,
     plates: bool = True,
+    halo: bool = True,
     use_anatomy: bool = True,
     margin: int | None = None,
     max_side: int = 1024,
     settings: GlyphSettings | None = None,
+    halo_settings: HaloSettings | None = None,
 ) -> Mask:
     """Find lead marker plates, their letters and burned-in text in one radiograph.
 
     Args:
         image: the radiograph.
-        plates: mask the whole plate around a marker's letters when one is found
-            (default); ``False`` masks only the letters.
+        plates: mask the whole plate around a marker's letters when one is found, and
+            whole lines of text (default); ``False`` masks only the letters.
+        halo: grow each marker over its rim and blur halo until the background comes back
+            (default; :mod:`radinpaint.masks._halo`), never into the hand. ``False`` stops
+            at the plate's flat face, which leaves a faint outline after inpainting.
         use_anatomy: reject candidates on the hand (default). Switch off only for images
             with no anatomy.
-        margin: pixels (image scale) added around letters that have no plate; default
-            about a quarter of their stroke width.
+        margin: pixels (image scale) added around letters that have no plate, with
+            ``plates=False``; default about a quarter of their stroke width.
         max_side: the detector's working resolution (longest side, px).
         settings: glyph thresholds (:class:`radinpaint.masks._glyphs.GlyphSettings`).
+        halo_settings: how far the halo may grow
+            (:class:`radinpaint.masks._halo.HaloSettings`).
 
     Returns:
         A mask of the image's shape (source ``"markers"``) with one component per marker.
         An image smaller than 16 px a side, blank or uniform gives an empty mask.
     """
-    import cv2
-
     from .anatomy import segment_hand
 
     if not isinstance(image, Radiograph):
@@ -150,29 +208,36 @@ def detect_markers(
     markers = _markers(small, glyphs, hand, plates)
     if not markers:
         return empty
-    out_small = np.zeros(small_shape, dtype=bool)
+    regions = []
     for marker in markers:
         if marker.plate is not None:
-            out_small |= marker.plate
+            region = marker.plate
         else:
             letters = glyph_mask(small_shape, marker.glyphs)
             stroke = float(np.median([g.stroke for g in marker.glyphs]))
             r = round(margin * scale) if margin is not None else max(1, round(0.25 * stroke))
-            out_small |= grow(letters, r)
-    if scale < 1.0:
-        big = cv2.resize(out_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        out = big >= 0.5
-    else:
-        out = out_small
+            region = grow(letters, r)
+        regions.append(_to_image(region, (h, w)))
+    if halo:
+        keep_out = _to_image(hand, (h, w)) if hand is not None else None
+        union = np.logical_or.reduce(regions)
+        regions = [
+            grow_to_background(
+                image.pixels, r, keep_out=keep_out, avoid=union & ~r, settings=halo_settings
+            )
+            for r in regions
+        ]
+    out = np.logical_or.reduce(regions)
     components = []
-    for marker in markers:
-        if marker.plate is not None and marker.plate_box is not None:
-            box = marker.plate_box
+    for marker, region in zip(markers, regions, strict=True):
+        ys, xs = np.nonzero(region)
+        if ys.size == 0:
+            continue
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        score = marker.score
+        if marker.plate is not None:
             score = 0.5 * (marker.score + marker.plate_score)
-        else:
-            box = marker.box
-            score = marker.score
-        components.append(MaskComponent(_box_to_image(box, scale, (h, w)), _kind(marker), score))
+        components.append(MaskComponent(box, _kind(marker), score))
     return Mask(out, "markers", tuple(components))
 
 
@@ -183,14 +248,18 @@ class MarkerDetector:
     Classical image analysis (see :mod:`radinpaint.masks.markers`); no model, no download.
 
     Args:
-        dilate: margin in pixels added around everything found (default 0).
-        plates: mask whole plates, not only their letters (default True).
+        dilate: margin in pixels added around everything found (default 0). Rarely
+            needed: the halo growth already takes each marker's rim and blur.
+        plates: mask whole plates and whole text lines, not only letters (default True).
+        halo: grow each marker until the background comes back, never into the hand
+            (default True).
         use_anatomy: reject candidates on the hand (default True).
         max_side: working resolution, longest side in px (default 1024).
     """
 
     dilate: int = 0
     plates: bool = True
+    halo: bool = True
     use_anatomy: bool = True
     max_side: int = 1024
 
@@ -199,6 +268,7 @@ class MarkerDetector:
     def __attrs_post_init__(self) -> None:
         self.dilate = check_dilate(self.dilate, self.name)
         self.plates = as_bool(self.plates, "plates")
+        self.halo = as_bool(self.halo, "halo")
         self.use_anatomy = as_bool(self.use_anatomy, "use_anatomy")
         try:
             self.max_side = int(self.max_side)
@@ -216,7 +286,11 @@ class MarkerDetector:
         out = []
         for image in radiographs(items):
             found = detect_markers(
-                image, plates=self.plates, use_anatomy=self.use_anatomy, max_side=self.max_side
+                image,
+                plates=self.plates,
+                halo=self.halo,
+                use_anatomy=self.use_anatomy,
+                max_side=self.max_side,
             )
             out.append(finish_mask(found.array, self.name, found.components, self.dilate))
         return out

@@ -52,7 +52,7 @@ def radinpaint_register_mask_providers(register: Register) -> None:
     register(
         "markers",
         MarkerDetector,
-        summary="Lead marker plates, letters, rulers and burned-in text (classical detector)",
+        summary="Lead plates with rim and halo, text lines, rulers (classical; for real data)",
         capabilities=CLASSICAL_MASK_CAPABILITIES,
     )
     register(
@@ -70,7 +70,7 @@ def radinpaint_register_mask_providers(register: Register) -> None:
     register(
         "learned",
         LearnedMasks,
-        summary="Small U-Net trained on phantoms (or your masks: train_mask_net)",
+        summary="Small U-Net, phantom-only (masks fingers on real images); retrain: train_mask_net",
         capabilities=_learned,
     )
     register(

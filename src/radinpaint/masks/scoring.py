@@ -1,4 +1,5 @@
-"""Scoring masks against known ones: pixel IoU, recall, precision, and box/polygon coverage.
+"""Scoring masks against known ones: pixel IoU, recall, precision, box/polygon coverage, and
+what a mask leaves behind after inpainting (the residual outline of a marker).
 
 Used by ``benchmarks/bench_masks.py`` and the tests; useful to anyone checking a mask provider
 against their own annotations.
@@ -15,8 +16,10 @@ from ..errors import InvalidInputError
 from ..records import Mask, MaskComponent, check_same_shape
 
 __all__ = [
+    "OutlineContrast",
     "PixelScores",
     "component_precision",
+    "outline_contrast",
     "region_coverage",
     "region_mask",
     "score_pixels",
@@ -136,3 +139,71 @@ def component_precision(
                 good += 1
                 break
     return good, len(components)
+
+
+@attrs.frozen
+class OutlineContrast:
+    """What a mask's border looks like in an inpainted image (intensity in [0, 1]).
+
+    Attributes:
+        step: mean absolute difference, over the ring just outside the mask, between the
+            (lightly smoothed) filled image and its local background; a marker's rim or
+            blur halo left outside the mask shows up here as a "ghost" outline.
+        floor: the same measure on the background ring itself: what noise and texture
+            give where there is no outline. A clean fill has ``step`` close to ``floor``.
+    """
+
+    step: float
+    floor: float
+
+
+def outline_contrast(
+    filled: np.ndarray,
+    mask: Mask | np.ndarray,
+    *,
+    exclude: np.ndarray | None = None,
+    ring: int = 4,
+    gap: int = 12,
+    width: int = 12,
+) -> OutlineContrast:
+    """The residual outline a mask leaves after inpainting (see :class:`OutlineContrast`).
+
+    The local background is a Gaussian average (sigma ``gap``) of the ring ``gap`` to
+    ``gap + width`` pixels outside the mask, normalised by the ring's weight, so that a
+    slope in the background is followed; the outline is measured on the ``ring`` pixels
+    next to the mask. Pixels in ``exclude`` (the hand, say) count in neither ring.
+
+    Args:
+        filled: the inpainted image, float pixels (H, W).
+        mask: the mask the image was inpainted with (same shape).
+        exclude: pixels left out of both rings.
+        ring: width in pixels of the ring next to the mask.
+        gap: distance in pixels from the mask to the background ring.
+        width: width in pixels of the background ring.
+
+    Returns:
+        :class:`OutlineContrast`; both figures are 0.0 for an empty mask.
+    """
+    import cv2
+
+    array = mask.array if isinstance(mask, Mask) else np.asarray(mask, dtype=bool)
+    pixels = np.asarray(filled, dtype=np.float32)
+    check_same_shape(pixels.shape, array.shape, "outline_contrast")
+    if not array.any():
+        return OutlineContrast(0.0, 0.0)
+
+    def grown(r: int) -> np.ndarray:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        return cv2.dilate(array.astype(np.uint8), disc) > 0
+
+    keep = ~np.asarray(exclude, dtype=bool) if exclude is not None else np.ones_like(array)
+    near = grown(ring) & ~array & keep
+    far = grown(gap + width) & ~grown(gap) & keep
+    if not near.any() or not far.any():
+        return OutlineContrast(0.0, 0.0)
+    weight = cv2.GaussianBlur(far.astype(np.float32), (0, 0), gap)
+    level = cv2.GaussianBlur(np.where(far, pixels, 0.0).astype(np.float32), (0, 0), gap)
+    background = level / np.maximum(weight, 1e-6)
+    smooth = cv2.GaussianBlur(pixels, (0, 0), 1.0)
+    diff = np.abs(smooth - background)
+    return OutlineContrast(float(diff[near].mean()), float(diff[far].mean()))
