@@ -55,6 +55,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "radinpaint.inpainters.controls",
     "radinpaint.inpainters.classical",
     "radinpaint.inpainters.gan.plugin",
+    "radinpaint.inpainters.diffusion.plugin",
     "radinpaint.inpainters.diffusers",
     "radinpaint.inpainters.openai",
     "radinpaint.predictors.plugin",

@@ -5,7 +5,9 @@ masks, the backends ``identity``, ``blur`` (a positive control: a known damage),
 ``resample`` (squash to 1024x1024 and back),
 ``study-geometry`` (the same squash, scored as the study's predictors read it, never
 restored), ``telea``, ``navier-stokes``, ``biharmonic``, ``gan`` (pasting back) and
-``gan-raw`` (the GAN's whole redrawn image), plus ``diffusers`` when a model is
+``gan-raw`` (the GAN's whole redrawn image), ``redraw`` (radinpaint's own small
+diffusion model redrawing the whole image, SDEdit at its default strength: a different
+redraw per variant, as gpt-image-1 in the study), plus ``diffusers`` when a model is
 given (``--diffusers-model`` or ``RADINPAINT_DIFFUSERS_MODEL``) and ``openai`` when asked for
 (``--openai``) with a key and the upload opt-in; the shipped ``phantom-ensemble`` predictor.
 
@@ -37,6 +39,7 @@ DEFAULT_BACKENDS: tuple[str, ...] = (
     "biharmonic",
     "gan",
     "gan-raw=gan:compositing=raw",
+    "redraw=diffusion:mode=redraw",
 )
 """The bench's default backend specs (see the module docs)."""
 

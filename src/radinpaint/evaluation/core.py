@@ -99,7 +99,8 @@ class Evaluation:
         predict_batch_size: images per prediction call (default: the predictor's declared
             ``batch_size``).
         progress: show tqdm progress bars.
-        n_samples: cases kept for the report's image grid.
+        n_samples: candidate cases kept for the report's image grid, which shows those
+            with the largest and the median bone-age shifts (0: no grid).
         pixel_detail_cases: for the first N cases, each output also gets the leakage
             (SSIM/PSNR outside the mask) and per-region KS/Wasserstein distances of
             :mod:`radinpaint.metrics` (about a second per 512x512 output); every output
@@ -135,7 +136,7 @@ class Evaluation:
     inpaint_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     predict_batch_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     progress: bool = True
-    n_samples: int = 2
+    n_samples: int = 12
     pixel_detail_cases: int = 3
     replicate_seed_independent: bool = True
 

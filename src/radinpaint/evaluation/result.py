@@ -93,24 +93,34 @@ class EvaluationResult:
         return summary_paragraph(self.decomposition, self.headline())
 
     def summary_text(self) -> str:
-        """A few lines for a terminal."""
+        """A few lines for a terminal, at most 100 characters wide: per predictor, the
+        headline of every inpainter in the run's order (labels longer than 24 characters
+        are cut, with an ellipsis)."""
         head = self.headline()
         if head.empty:
             return "no successful rows"
-        cols = [
-            "predictor",
-            "inpainter",
-            "mae",
-            "orig_mae",
-            "delta_mae",
-            "auc",
-            "delta_auc",
-            "mean_abs_shift",
-            "flip_rate",
-        ]
-        return head[[c for c in cols if c in head.columns]].to_string(
-            index=False, float_format=lambda v: f"{v:.3f}"
-        )
+        cols = ["orig_mae", "mae", "delta_mae", "auc", "delta_auc", "mean_abs_shift", "flip_rate"]
+        cols = [c for c in cols if c in head.columns]
+        labels = [str(v) if len(str(v)) <= 24 else str(v)[:23] + "…" for v in head["inpainter"]]
+        width = max(len("inpainter"), *(len(lb) for lb in labels))
+        sizes = {c: max(len(c), 7) for c in cols}
+
+        def cell(value: object, size: int) -> str:
+            number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+            return f"{'' if pd.isna(number) else f'{number:.3f}':>{size}}"
+
+        lines: list[str] = []
+        for pred in dict.fromkeys(head["predictor"]):
+            if lines:
+                lines.append("")
+            lines.append(f"predictor {pred}: bone-age MAE (months), sex AUC; before and after")
+            lines.append(" ".join([f"{'inpainter':<{width}}", *(f"{c:>{sizes[c]}}" for c in cols)]))
+            for label, (_, row) in zip(labels, head.iterrows(), strict=True):
+                if row["predictor"] != pred:
+                    continue
+                values = [cell(row[c], sizes[c]) for c in cols]
+                lines.append(" ".join([f"{label:<{width}}", *values]).rstrip())
+        return "\n".join(line[:100] for line in lines)
 
     def write(
         self, out_dir: str | Path, *, formats: tuple[str, ...] = ("csv", "json", "md", "html")

@@ -308,21 +308,95 @@ class Runner:
             self.tally.count("inpaint_replicated", reused * (self.ev.variants - 1))
 
     def keep_samples(self, chunk: Chunk) -> None:
-        """The first cases' images for the report's grid."""
+        """Candidate cases for the report's image grid (original, mask, variant-0 outputs).
+
+        At most :attr:`~.core.Evaluation.n_samples` are held (images larger than 512 pixels
+        are kept shrunk to 512, for display). Each chunk's cases join the candidates, which
+        are then cut back, round by round, to those whose variant-0 bone-age shift (total
+        view, mean over predictors) is the largest and the closest to the median of every
+        case so far, for each inpainter: the edits first (inpainters that are not the
+        ``identity``, ``blur`` and ``resample`` controls), each by its mean absolute shift,
+        largest first. The report picks the cases it shows among them.
+        """
+        import math
+
+        import numpy as np
+
+        limit = self.ev.n_samples
+        if limit <= 0:
+            return
+
+        def shrunk(a: Any) -> Any:
+            a = np.asarray(a)
+            side = max(a.shape[:2]) if a.ndim >= 2 else 0
+            if side <= 512:
+                return a
+            import cv2
+
+            h, w = (max(1, round(n * 512 / side)) for n in a.shape[:2])
+            if a.dtype == bool:
+                return cv2.resize(a.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.5
+            return cv2.resize(a.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
         for case in chunk.cases:
-            if len(self.samples) >= self.ev.n_samples:
-                return
             entry: dict[str, Any] = {
                 "case_id": case.id,
-                "original": case.image.pixels,
-                "mask": chunk.masks[case.id].array,
+                "original": shrunk(case.image.pixels),
+                "mask": shrunk(chunk.masks[case.id].array),
                 "outputs": {},
             }
             for inp in self.inps:
                 out = chunk.outputs.get((inp.label, case.id, 0))
                 if out is not None and out.result is not None:
-                    entry["outputs"][inp.label] = out.result.image.pixels
+                    entry["outputs"][inp.label] = shrunk(out.result.image.pixels)
             self.samples.append(entry)
+        # every case's shift so far, per inpainter (mean over predictors): this chunk's rows
+        # are the last ones of the table
+        if not hasattr(self, "_sample_shifts"):
+            self._sample_shifts: dict[str, dict[str, float]] = {}
+        shifts = self._sample_shifts
+        ids = {case.id for case in chunk.cases}
+        sums: dict[tuple[str, str], list[float]] = {}
+        for row in reversed(self.rows):
+            if row.get("case_id") not in ids:
+                break
+            error = row.get("error")
+            if row.get("view") != "total" or row.get("variant") != 0 or isinstance(error, str):
+                continue
+            a, b = row.get("pred_bone_age"), row.get("orig_pred_bone_age")
+            if a is None or b is None or math.isnan(a) or math.isnan(b):
+                continue
+            sums.setdefault((str(row["inpainter"]), str(row["case_id"])), []).append(a - b)
+        for (label, cid), values in sums.items():
+            shifts.setdefault(label, {})[cid] = sum(values) / len(values)
+        if len(self.samples) <= limit:
+            return
+        controls = {"identity", "blur", "resample"}
+        names = {inp.label: inp.spec.name for inp in self.inps}
+
+        def priority(label: str) -> tuple[bool, float]:
+            values = list(shifts[label].values())
+            return names.get(label) in controls, -sum(abs(v) for v in values) / len(values)
+
+        held = {str(e["case_id"]): e for e in self.samples}
+        rankings = []
+        for label in sorted(shifts, key=priority):
+            mine = {cid: shifts[label][cid] for cid in held if cid in shifts[label]}
+            median = float(np.median(list(shifts[label].values())))
+            rankings.append(sorted(mine, key=lambda c: -abs(mine[c])))
+            rankings.append(sorted(mine, key=lambda c: abs(mine[c] - median)))
+        kept: list[str] = []
+        depth = 0
+        while len(kept) < limit and any(depth < len(r) for r in rankings):
+            for ranking in rankings:
+                if depth < len(ranking) and ranking[depth] not in kept and len(kept) < limit:
+                    kept.append(ranking[depth])
+            depth += 1
+        for cid in held:  # cases without a shift (failed outputs), if room is left
+            if len(kept) < limit and cid not in kept:
+                kept.append(cid)
+        order = {cid: i for i, cid in enumerate(held)}
+        self.samples[:] = [held[c] for c in sorted(kept, key=order.__getitem__)]
 
     # -- metrics -------------------------------------------------------------------------
 

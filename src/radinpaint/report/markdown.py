@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .tables import (
+    ReportTable,
     attribution_rows,
     decomposition_view,
+    for_display,
     headline_view,
-    interval_view,
-    metric_tables,
+    interval_tables,
+    metric_sections,
+    pixel_tables,
     timing_view,
     to_markdown,
     views_view,
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DECOMPOSITION_TEXT",
     "VIEWS_TEXT",
+    "markdown_table",
     "render_markdown",
     "run_facts",
     "summary_paragraph",
@@ -99,6 +103,25 @@ def run_facts(result: EvaluationResult) -> list[tuple[str, Any]]:
     ]
 
 
+def markdown_table(table: ReportTable, result: EvaluationResult) -> list[str]:
+    """A :class:`~.tables.ReportTable` as Markdown lines: title and text, rows, footnotes."""
+    lines = []
+    if table.title or table.text:
+        title = f"**{table.title}.**" if table.title else ""
+        lines += [" ".join(x for x in (title, table.text) if x), ""]
+    lines.append(to_markdown(for_display(table.frame, result), digits=table.digits))
+    if table.notes:
+        lines += ["  \n".join(table.notes), ""]
+    return lines
+
+
+def dose_tables(result: EvaluationResult) -> list[ReportTable]:
+    """The diffusion redraw's dose-response table (empty unless >= 2 strengths ran)."""
+    from .dose import dose_tables as tables
+
+    return tables(result)
+
+
 def render_markdown(
     result: EvaluationResult, figures: dict[str, tuple[str, bytes | None, str]], fig_dir: str
 ) -> str:
@@ -115,24 +138,28 @@ def render_markdown(
         "prediction, `flip_rate` the share of cases whose predicted sex flips."
         + (" Variants are averaged per case first." if result.preset.aggregate_variants else "")
     )
-    lines += ["", to_markdown(headline_view(result))]
-    intervals = interval_view(result)
-    if not intervals.empty:
-        lines += ["### With intervals and tests", "", to_markdown(intervals, digits=4)]
+    lines += ["", to_markdown(for_display(headline_view(result), result))]
+    intervals = interval_tables(result)
+    if intervals:
+        lines += ["### With intervals and tests", ""]
+        for table in intervals:
+            lines += markdown_table(table, result)
+    for table in dose_tables(result):
+        lines += markdown_table(table, result)
     lines += ["## Effect decomposition", "", DECOMPOSITION_TEXT, ""]
-    lines += [to_markdown(decomposition_view(result))]
-    lines += ["### MAE and AUC per view", "", VIEWS_TEXT, "", to_markdown(views_view(result))]
+    lines += [to_markdown(for_display(decomposition_view(result), result))]
+    lines += ["### MAE and AUC per view", "", VIEWS_TEXT, ""]
+    lines += [to_markdown(for_display(views_view(result), result))]
     lines += ["## Metrics", ""]
-    for label, table in metric_tables(result):
-        lines += [f"### {label}", "", to_markdown(table)]
+    for label, tables in metric_sections(result):
+        lines += [f"### {label}", ""]
+        for table in tables:
+            lines += markdown_table(table, result)
     for label, err in result.metric_errors.items():
         lines += [f"### {label}", "", f"Not computed: {err}", ""]
     lines += ["## Pixels", ""]
-    lines.append(
-        "Mean absolute change inside the mask, outside it (leakage) and over the hand, per "
-        "inpainter (variants pooled)."
-    )
-    lines += ["", to_markdown(result.pixels.summary(), digits=5)]
+    for table in pixel_tables(result):
+        lines += markdown_table(table, result)
     lines += ["## Figures", ""]
     for name, (title, png, err) in figures.items():
         if png is not None:
