@@ -110,3 +110,18 @@ def test_bench_banner_counts_the_cases_there_are(tmp_path, capsys):
           "identity", "--out", str(tmp_path / "o"), "--no-progress",
           "--n-resamples", "20"])  # fmt: skip
     assert "bench: 3 cases x 1 variants" in capsys.readouterr().out
+
+
+def test_help_states_defaults_in_plain_text():
+    from radinpaint.cli import build_parser
+
+    parser = build_parser()
+    sub = next(
+        a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction)
+    )
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        assert "``" not in text, name  # no reStructuredText
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"

@@ -29,8 +29,26 @@ class UsageError(RadinpaintError):
         super().__init__(message, fix=fix.rstrip(".") or f"see '{prog} --help' for the usage")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help with every option's default, and descriptions as written, in plain text."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", ""))
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text.lower() or text.rstrip().endswith(")"):
+            return text  # the help already says it (e.g. "cases (default 200)")
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors come back to :func:`main` (one line, no usage dump)."""
+    """An argument parser whose errors come back to :func:`main` (one line, no usage dump),
+    and whose help states every option's default, in plain text (no reStructuredText)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(self.prog, message)

@@ -83,9 +83,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--inpainters", help="comma list of backend specs")
     parser.add_argument("--predictors", help="comma list of predictor specs")
     parser.add_argument("--mask-provider", default=None, help="mask provider spec")
-    parser.add_argument("--variants", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--prompt", default=None)
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=None,
+        help="outputs per case and inpainter (default: the config's, else 3)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="the run's seed (default: the config's, else 0)"
+    )
+    parser.add_argument(
+        "--prompt", default=None, help="prompt for prompted backends (default: each backend's own)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N cases only")
     add_common(parser)
     parser.set_defaults(func=run)

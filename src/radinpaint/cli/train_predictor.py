@@ -33,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--targets", default="bone_age,male", help="bone_age, male or both (comma-separated)"
     )
-    parser.add_argument("--architecture", default="compact-cnn")
+    parser.add_argument(
+        "--architecture",
+        default="compact-cnn",
+        help="member architecture (a registered name or timm:<model>)",
+    )
     parser.add_argument(
         "--arch-option",
         action="append",
@@ -42,24 +46,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="architecture option, repeatable (e.g. widths=[16,32,64,128] stem_pool=false)",
     )
     parser.add_argument("--preprocessing", default="phantom-128", help="preset name")
-    parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--seeds-per-fold", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=4, help="cross-validation folds")
+    parser.add_argument(
+        "--seeds-per-fold",
+        type=int,
+        default=1,
+        help="members trained per fold, with different seeds",
+    )
+    parser.add_argument("--epochs", type=int, default=30, help="maximum epochs per member")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=5,
+        help="epochs without improvement before stopping (0: never stop early)",
+    )
     parser.add_argument(
         "--min-epochs", type=int, default=None, help="never stop earlier (default: epochs / 2)"
     )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=64, help="images per training step")
+    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--joint", action="store_true", help="one network predicts both targets")
     parser.add_argument("--sex-input", action="store_true", help="bone-age members take sex")
     parser.add_argument(
         "--sex-specific", action="store_true", help="separate male and female bone-age members"
     )
-    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--no-augment", action="store_true", help="train without augmentation")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--phantom-seed", type=int, default=0)
+    parser.add_argument(
+        "--phantom-seed",
+        type=int,
+        default=0,
+        help="seed of the phantom dataset (with --data phantom:...)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
