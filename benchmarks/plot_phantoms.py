@@ -1,4 +1,5 @@
-"""Draw docs/img/phantoms-vs-real.png: 16 phantoms beside real RSNA radiographs.
+"""Draw 16 phantoms beside real RSNA radiographs (for a local look: the RSNA images may not
+be redistributed, so the figure is not shipped).
 
 Usage::
 
@@ -20,7 +21,7 @@ def main() -> None:
     """Render the comparison grid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", default=str(REPO.parent / "shared" / "data" / "rsna-samples"))
-    parser.add_argument("--out", default=str(REPO / "docs" / "img" / "phantoms-vs-real.png"))
+    parser.add_argument("--out", default="runs/phantoms-vs-real.png")
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
 

@@ -116,7 +116,17 @@ def test_shape_mismatch_and_nan_are_rejected_before_any_backend():
 
 def test_options_and_validation():
     telea = get_inpainter("telea", radius=5, compositing="feather", feather=2)
-    assert telea.options() == {"radius": 5.0, "margin": 16, "compositing": "feather", "feather": 2}
+    assert telea.options() == {
+        "radius": 5.0,
+        "margin": 16,
+        "compositing": "feather",
+        "feather": 2,
+        "grain": True,
+        "edge_guard": True,
+    }
+    assert get_inpainter("biharmonic", grain="false").options()["grain"] is False
+    with pytest.raises(InvalidInputError, match="true or false"):
+        get_inpainter("telea", edge_guard="maybe")
     with pytest.raises(UnknownOptionError, match="radius"):
         get_inpainter("biharmonic", radius=3)
     with pytest.raises(InvalidInputError):
@@ -174,3 +184,91 @@ def test_plugin_modules_stay_cheap_to_import():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --- real-radiograph handling: edges and the image border ----------------------------------
+
+
+def _edge_image(bits: int = 8) -> Radiograph:
+    """Grey background with a black scanner column and a bright collimator line along the
+    left border, and a black row along the top (as in raw RSNA frames)."""
+    rng = np.random.default_rng(0)
+    arr = 0.45 + rng.standard_normal((80, 100)) * 1.5 / 255
+    arr[:, 0] = 0.0
+    arr[:, 1:5] = 1.0
+    arr[:, 5:9] = np.linspace(0.9, 0.55, 4)
+    arr[0, :] = 0.0
+    top = (1 << bits) - 1
+    ints = np.rint(np.clip(arr, 0, 1) * top).astype(np.uint8 if bits == 8 else np.uint16)
+    return Radiograph.from_uint(ints, bits)
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_fill_comes_from_the_dominant_region_not_the_bright_edge(name):
+    img = _edge_image()
+    mask = box_mask(img.shape, (0, 40, 0, 45))  # touches the top and the left border
+    req = InpaintRequest(img, mask)
+    (res,) = get_inpainter(name).inpaint([req])
+    hole = res.image.pixels[mask.array]
+    assert abs(float(np.median(hole)) - 0.45) < 0.02
+    assert float(np.percentile(hole, 99)) < 0.5  # no glow, no streak
+    assert float(np.percentile(hole, 1)) > 0.4  # no black spike from the top row
+    # the edges outside the mask are untouched, bit for bit
+    assert np.array_equal(res.image.to_uint()[~mask.array], img.to_uint()[~mask.array])
+    (old,) = get_inpainter(name, edge_guard=False, grain=False).inpaint([req])
+    glow = old.image.pixels[mask.array]
+    assert float(np.percentile(glow, 99)) > 0.55 or float(np.percentile(glow, 1)) < 0.35
+
+
+@pytest.mark.parametrize("compositing", ["raw", "feather"])
+def test_edge_pixels_are_restored_in_every_compositing(compositing):
+    img = _edge_image(16)
+    mask = box_mask(img.shape, (10, 40, 0, 45))
+    (res,) = get_inpainter("telea", compositing=compositing).inpaint([InpaintRequest(img, mask)])
+    assert np.array_equal(res.image.to_uint()[~mask.array], img.to_uint()[~mask.array])
+
+
+def test_guard_finds_minority_edges_and_leaves_two_regions_alone():
+    from radinpaint.inpainters.edges import dominant_range, guard
+
+    rng = np.random.default_rng(1)
+    background = 0.4 + 0.004 * rng.standard_normal(900)
+    line = np.full(100, 0.95)
+    black = np.zeros(60)
+    lo, hi = dominant_range(np.concatenate([background, line, black]))
+    assert 0.0 < lo < 0.39 and 0.41 < hi < 0.95
+    # a hole on the border of two large regions (a plate across the hand's edge): no guard
+    halves = np.concatenate([background, 0.7 + 0.004 * rng.standard_normal(700)])
+    assert dominant_range(halves) == (-np.inf, np.inf)
+    # a bone holding a fifth of the ring is anatomy the fill should continue, not an edge
+    bone = np.concatenate([background, 0.6 + 0.004 * rng.standard_normal(225)])
+    assert dominant_range(bone) == (-np.inf, np.inf)
+
+    img = _edge_image(16).pixels
+    hole = np.zeros(img.shape, bool)
+    hole[20:40, 12:40] = True  # away from the border: no padding
+    guarded = guard(img, hole)
+    assert guarded.pad == ((0, 0), (0, 0))
+    assert guarded.minority[20:40, 1:5].all() and not guarded.minority[2:, 30:].any()
+    out = guarded.finish(np.full(guarded.pixels.shape, 0.5, np.float32))
+    assert np.array_equal(out[~hole], img[~hole]) and np.all(out[hole] == 0.5)
+    corner = np.zeros(img.shape, bool)
+    corner[60:, 80:] = True  # touches the bottom and the right border
+    padded = guard(img, corner, multiple_of=8, regions=False)
+    assert padded.pad == ((0, 16), (0, 16)) and not padded.minority.any()
+    assert padded.finish(padded.pixels).shape == img.shape
+
+
+def test_plain_options_give_the_method_as_before():
+    """grain=False, edge_guard=False is cv2.inpaint on the crop, nothing else."""
+    import cv2
+
+    img = _edge_image(16)
+    mask = box_mask(img.shape, (0, 30, 0, 30))
+    (res,) = get_inpainter("telea", grain=False, edge_guard=False).inpaint(
+        [InpaintRequest(img, mask)]
+    )
+    crop = (img.pixels[:46, :46].astype(np.float64) * 2**20).astype(np.float32)
+    ref = cv2.inpaint(crop, mask.array[:46, :46].astype(np.uint8), 3.0, cv2.INPAINT_TELEA)
+    ref = np.clip(ref.astype(np.float64) / 2**20, 0, 1).astype(np.float32)
+    assert np.array_equal(res.image.pixels[:46, :46], ref)

@@ -441,3 +441,65 @@ def test_cuda_inference_matches_cpu(tiny_weights):
     for a, b in zip(cpu, gpu, strict=True):
         assert b.extra["device"] == "cuda"
         np.testing.assert_allclose(a.image.pixels, b.image.pixels, atol=2e-3)
+
+
+# --- real radiographs: grain and edges ------------------------------------------------------
+
+
+def _detail_sd(pixels: np.ndarray) -> float:
+    from radinpaint.inpainters.grain import fine_detail
+
+    d = fine_detail(pixels)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+
+
+def _noisy_request(seed: int = 0, variant: int = 0) -> InpaintRequest:
+    from radinpaint.inpainters.grain import synthesize_grain
+
+    yy, xx = np.mgrid[0:96, 0:112]
+    noise = synthesize_grain((96, 112), 0.7, np.random.default_rng(0)) * 2.0 / 255
+    ints = np.rint(np.clip(0.35 + 0.15 * xx / 112 + 0.05 * yy / 96 + noise, 0, 1) * 255)
+    mask = np.zeros((96, 112), bool)
+    mask[30:66, 36:76] = True
+    image = Radiograph.from_uint(ints.astype(np.uint8), 8)
+    return InpaintRequest(image, Mask(mask), seed=seed, variant=variant)
+
+
+def test_gan_fill_carries_the_grain_of_its_surroundings_whatever_the_seed():
+    req = _noisy_request()
+    gan = get_inpainter("gan", device="cpu")
+    assert gan.options()["grain"] is True and gan.options()["edge_guard"] is True
+    (res,) = gan.inpaint([req])
+    px = res.image.to_uint().astype(np.float64)
+    ratio = _detail_sd(px[33:63, 39:73]) / _detail_sd(px[5:25, 10:100])
+    assert 0.7 <= ratio <= 1.3
+    (other,) = gan.inpaint([_noisy_request(seed=77, variant=3)])
+    assert np.array_equal(res.image.pixels, other.image.pixels)  # still deterministic
+    (plain,) = get_inpainter("gan", device="cpu", grain=False).inpaint([req])
+    px = plain.image.to_uint().astype(np.float64)
+    assert _detail_sd(px[33:63, 39:73]) / _detail_sd(px[5:25, 10:100]) < 0.35
+
+
+@pytest.mark.parametrize("compositing", ["paste-back", "raw"])
+def test_gan_fills_from_the_dominant_region_at_a_bright_border(compositing):
+    rng = np.random.default_rng(0)
+    arr = 0.45 + rng.standard_normal((80, 100)) * 1.5 / 255
+    arr[:, 0] = 0.0
+    arr[:, 1:5] = 1.0
+    arr[:, 5:9] = np.linspace(0.9, 0.55, 4)
+    arr[0, :] = 0.0
+    image = Radiograph.from_uint(np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8), 8)
+    mask = np.zeros(arr.shape, bool)
+    mask[0:40, 0:45] = True
+    req = InpaintRequest(image, Mask(mask))
+    (res,) = get_inpainter("gan", device="cpu", compositing=compositing).inpaint([req])
+    hole = res.image.pixels[mask]
+    assert abs(float(np.median(hole)) - 0.45) < 0.03
+    assert float(np.percentile(hole, 1)) > 0.38 and float(np.percentile(hole, 99)) < 0.52
+    if compositing == "raw":  # the edges the guard left out come back (resampled) as they were
+        assert float(res.image.pixels[50:78, 2:4].min()) > 0.9
+    (old,) = get_inpainter(
+        "gan", device="cpu", compositing=compositing, grain=False, edge_guard=False
+    ).inpaint([req])
+    glow = old.image.pixels[mask]
+    assert float(np.percentile(glow, 99)) > 0.55 or float(np.percentile(glow, 1)) < 0.35

@@ -15,10 +15,28 @@ Both OpenCV methods therefore run on float32 pixels scaled to ``[0, 2**20]``: th
 falls to about 0.1 of a 16-bit level, below one level at every depth (measured in the
 tests), and nothing is ever reduced to 8 bits. ``biharmonic`` runs in float64 on the float
 pixels.
+
+Real radiographs: every backend here (and the GAN) goes through the same two steps, each an
+option that is on by default:
+
+``edge_guard=True``
+    Before filling, a hole that touches the image border is padded by reflection, and a
+    minority bright or dark edge touching the hole (a collimator line, a black scanner
+    border, a frame line) is left out of the fill's input, so the fill takes its content
+    from the dominant surrounding region instead of smearing the edge into the hole; those
+    pixels are put back exactly afterwards (:mod:`radinpaint.inpainters.edges`).
+``grain=True``
+    After filling, noise matched to the ring around the hole (its fine-detail SD per
+    brightness and its grain size) is added inside the mask, seeded by the image's and the
+    mask's content hashes, so the output stays independent of the variant seed
+    (:mod:`radinpaint.inpainters.grain`).
+
+``grain=False, edge_guard=False`` gives the plain method's output, as before these options.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
@@ -30,6 +48,7 @@ from ..hookspecs import Register, hookimpl
 from ..records import InpaintRequest
 from .base import PerImageInpainter, options_declared
 from .compositing import COMPOSITING
+from .grain import as_bool_option
 
 if TYPE_CHECKING:
     from .geometry import Placement
@@ -39,6 +58,7 @@ __all__ = [
     "BiharmonicInpainter",
     "NavierStokesInpainter",
     "TeleaInpainter",
+    "local_fill",
 ]
 
 _CV_SCALE = float(2**20)
@@ -82,6 +102,40 @@ def _crop(request: InpaintRequest, margin: int) -> tuple[Placement, np.ndarray, 
     return placement, crop, crop_mask
 
 
+def _bool_field() -> bool:
+    return attrs.field(default=True, converter=as_bool_option)
+
+
+def local_fill(
+    request: InpaintRequest,
+    fill: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    margin: int,
+    grain: bool = True,
+    edge_guard: bool = True,
+) -> np.ndarray:
+    """Run ``fill(pixels, mask)`` on the mask's neighbourhood, with the shared handling of
+    real radiographs (edge guard before, grain after; see the module docs).
+
+    ``fill`` takes float32 pixels in ``[0, 1]`` and a boolean mask of the same shape and
+    returns the filled pixels in ``[0, 1]``. Returns the full-size output (pixels outside
+    the crop are the original's).
+    """
+    from .edges import guard
+    from .grain import add_grain
+
+    placement, crop, crop_mask = _crop(request, margin)
+    if edge_guard:
+        guarded = guard(crop, crop_mask)
+        out = guarded.finish(fill(guarded.pixels, guarded.mask))
+    else:
+        out = fill(crop, crop_mask)
+    full = placement.from_backend(out, base=request.image.pixels)
+    if grain:
+        full = add_grain(full, request.image, request.mask)
+    return full
+
+
 @attrs.define
 class _OpenCVInpainter(PerImageInpainter):
     """Shared body of the two OpenCV methods."""
@@ -90,20 +144,25 @@ class _OpenCVInpainter(PerImageInpainter):
     margin: int = attrs.field(default=16, converter=int, validator=_margin)
     compositing: str = _compositing_field()  # type: ignore[misc]
     feather: int = attrs.field(default=4, converter=int)
+    grain: bool = _bool_field()
+    edge_guard: bool = _bool_field()
 
     _flag_name: ClassVar[str] = ""
 
-    def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
-        """Inpaint the mask's neighbourhood with ``cv2.inpaint`` on pixels scaled to 2**20."""
+    def _fill(self, crop: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
         import cv2
 
-        _check_not_full(request, self.name)
-        placement, crop, crop_mask = _crop(request, self.margin)
         scaled = (crop.astype(np.float64) * _CV_SCALE).astype(np.float32)
         flag = getattr(cv2, self._flag_name)
         filled = cv2.inpaint(scaled, crop_mask.astype(np.uint8), self.radius, flag)
-        out = np.clip(filled.astype(np.float64) / _CV_SCALE, 0.0, 1.0).astype(np.float32)
-        return placement.from_backend(out, base=request.image.pixels)
+        return np.clip(filled.astype(np.float64) / _CV_SCALE, 0.0, 1.0).astype(np.float32)
+
+    def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
+        """Inpaint the mask's neighbourhood with ``cv2.inpaint`` on pixels scaled to 2**20."""
+        _check_not_full(request, self.name)
+        return local_fill(
+            request, self._fill, margin=self.margin, grain=self.grain, edge_guard=self.edge_guard
+        )
 
 
 @attrs.define
@@ -115,6 +174,8 @@ class TeleaInpainter(_OpenCVInpainter):
         margin: pixels of context kept around the mask's bounding box.
         compositing: ``"paste-back"`` (default), ``"feather"`` or ``"raw"``.
         feather: blend width in pixels for ``"feather"``.
+        grain: add noise matched to the surroundings inside the mask (see the module docs).
+        edge_guard: pad at the image border and fill from the dominant region only.
     """
 
     name = "telea"
@@ -130,6 +191,8 @@ class NavierStokesInpainter(_OpenCVInpainter):
         margin: pixels of context kept around the mask's bounding box.
         compositing: ``"paste-back"`` (default), ``"feather"`` or ``"raw"``.
         feather: blend width in pixels for ``"feather"``.
+        grain: add noise matched to the surroundings inside the mask (see the module docs).
+        edge_guard: pad at the image border and fill from the dominant region only.
     """
 
     name = "navier-stokes"
@@ -145,33 +208,41 @@ class BiharmonicInpainter(PerImageInpainter):
         split_into_regions: solve each connected hole separately (faster with many holes).
         compositing: ``"paste-back"`` (default), ``"feather"`` or ``"raw"``.
         feather: blend width in pixels for ``"feather"``.
+        grain: add noise matched to the surroundings inside the mask (see the module docs).
+        edge_guard: pad at the image border and fill from the dominant region only.
     """
 
     margin: int = attrs.field(default=8, converter=int, validator=_margin)
     split_into_regions: bool = True
     compositing: str = _compositing_field()  # type: ignore[misc]
     feather: int = attrs.field(default=4, converter=int)
+    grain: bool = _bool_field()
+    edge_guard: bool = _bool_field()
 
     name = "biharmonic"
 
-    def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
-        """Solve the biharmonic equation over the mask's neighbourhood, in float64."""
+    def _fill(self, crop: np.ndarray, crop_mask: np.ndarray) -> np.ndarray:
         from skimage.restoration import inpaint_biharmonic
 
-        _check_not_full(request, self.name)
-        placement, crop, crop_mask = _crop(request, self.margin)
         filled = inpaint_biharmonic(
             crop.astype(np.float64), crop_mask, split_into_regions=self.split_into_regions
         )
-        out = np.clip(filled, 0.0, 1.0).astype(np.float32)
-        return placement.from_backend(out, base=request.image.pixels)
+        return np.clip(filled, 0.0, 1.0).astype(np.float32)
+
+    def inpaint_one(self, request: InpaintRequest) -> np.ndarray:
+        """Solve the biharmonic equation over the mask's neighbourhood, in float64."""
+        _check_not_full(request, self.name)
+        return local_fill(
+            request, self._fill, margin=self.margin, grain=self.grain, edge_guard=self.edge_guard
+        )
 
 
 CLASSICAL_CAPABILITIES = Capabilities(
     deterministic=True, device="cpu", max_concurrency=2, batch_size=8
 )
 """The classical methods ignore the seed; ``cv2.inpaint`` and ``inpaint_biharmonic`` are pure
-functions of their arguments, and ``inpaint`` writes no state of the backend or the module,
+functions of their arguments, the grain is seeded by the image's and the mask's content
+hashes (never by the variant seed), and ``inpaint`` writes no state of the backend or the module,
 so two threads may share one object (OpenCV releases the GIL while it works)."""
 
 

@@ -18,6 +18,17 @@ How an image reaches the generator depends on ``compositing``:
     gpt-image-1 did in the reference study; use it to exercise the out-of-mask part of the
     effect decomposition without an API.
 
+Real radiographs (both modes): before the generator runs, ``edge_guard=True`` (default) pads
+the tile by reflection where the mask touches the image border (and mirrors the mask into
+the letterbox padding), and leaves a minority bright or dark edge touching the hole (a
+collimator line, a black scanner border) out of the generator's input, so it fills from
+the dominant region instead of smearing a glow or streaks into the hole; those pixels are
+put back afterwards (:mod:`radinpaint.inpainters.edges`). After it, ``grain=True``
+(default) adds noise matched to the ring around the hole inside the mask, at full
+resolution, seeded by the image's and the mask's content hashes
+(:mod:`radinpaint.inpainters.grain`): the output still never depends on the seed. The
+classical backends share both steps.
+
 Requests are grouped by tile shape and run in batches of ``batch_size``, on CUDA when one is
 available (``device=None``). The generator has no noise input: the output depends only on
 the image, the mask and the weights, never on the seed (which is still recorded).
@@ -47,6 +58,7 @@ from ...fingerprint import file_sha256, fingerprint_files, fingerprint_value
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import COMPOSITING
+from ..grain import as_bool_option
 
 if TYPE_CHECKING:
     from ..geometry import Placement
@@ -86,6 +98,8 @@ class GanInpainter:
         max_tile: longest tile side fed at full resolution (None: the checkpoint's).
         raw_size: working size of ``"raw"`` mode (None: the checkpoint's).
         feather: blend width for ``"feather"`` compositing.
+        grain: add noise matched to the surroundings inside the mask (module docs).
+        edge_guard: pad at the image border and fill from the dominant region only.
     """
 
     weights: str | None = attrs.field(default=None, converter=attrs.converters.optional(str))
@@ -96,6 +110,8 @@ class GanInpainter:
     max_tile: int | None = attrs.field(default=None, validator=_positive_or_none)
     raw_size: int | None = attrs.field(default=None, validator=_positive_or_none)
     feather: int = 4
+    grain: bool = attrs.field(default=True, converter=as_bool_option)
+    edge_guard: bool = attrs.field(default=True, converter=as_bool_option)
     _model: Any = attrs.field(default=None, init=False, repr=False)
     _config: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False)
     _device: str | None = attrs.field(default=None, init=False, repr=False)
@@ -195,7 +211,8 @@ class GanInpainter:
     def capabilities(self) -> Capabilities:
         """What this backend declares to the evaluation (see :class:`Capabilities`).
 
-        Deterministic (the generator has no noise input); one call at a time (a torch
+        Deterministic (the generator has no noise input, and the grain is seeded by the
+        image's and the mask's content hashes, never by the seed); one call at a time (a torch
         module is never entered from two threads: parallelism comes from ``batch_size``);
         ``device`` is the requested one, or where ``device=None`` resolves (``"auto"``
         while torch is not imported yet). The fingerprint hashes the weights file and its
@@ -219,7 +236,8 @@ class GanInpainter:
         )
 
     def options(self) -> dict[str, Any]:
-        """What defines the output: weights file name and hash, compositing, geometry.
+        """What defines the output: weights file name and hash, compositing, geometry,
+        grain and edge guard.
 
         Cheap: the weights are hashed from the file (remembered per process) and the
         geometry defaults read from the JSON config; torch is not imported and the model
@@ -229,6 +247,8 @@ class GanInpainter:
             "weights": self.weights_path.name,
             "weights_sha256": file_sha256(self._check_weights()),
             "compositing": self.compositing,
+            "grain": self.grain,
+            "edge_guard": self.edge_guard,
         }
         if self.compositing == "raw":
             opts["raw_size"] = self._setting("raw_size")
@@ -284,12 +304,32 @@ class GanInpainter:
                 y = self._model(x, m)[:n]
             return y.squeeze(1).float().cpu().numpy()
 
+    def _guard(self, placement: Placement, tile: np.ndarray, tile_mask: np.ndarray) -> Any:
+        """The edge guard for one tile (None when ``edge_guard`` is off)."""
+        if not self.edge_guard:
+            return None
+        from ..edges import guard
+        from .model import multiple_of
+
+        assert self._config is not None
+        top, left = placement.offset
+        h, w = placement.scaled_shape
+        return guard(
+            tile,
+            tile_mask,
+            multiple_of=multiple_of(self._config["generator"]),
+            inner=(top, left, h, w),
+            scale=min(placement.scale),
+        )
+
     def inpaint(self, requests: Sequence[InpaintRequest]) -> list[InpaintResult]:
         """Inpaint every request (see the Inpainter contract and the module docs)."""
+        from ..grain import add_grain
+
         self._load()
         options = self.options()
         results: list[InpaintResult | None] = [None] * len(requests)
-        groups: dict[tuple[int, int], list[tuple[int, Any, np.ndarray, np.ndarray]]]
+        groups: dict[tuple[int, int], list[tuple[int, Any, np.ndarray, np.ndarray, Any]]]
         groups = defaultdict(list)
         for index, request in enumerate(requests):
             if request.mask.is_empty:
@@ -298,7 +338,10 @@ class GanInpainter:
             placement = self._placement(request)
             tile = placement.to_backend(request.image.pixels)
             tile_mask = placement.mask_to_backend(request.mask)
-            groups[placement.backend_shape].append((index, placement, tile, tile_mask))
+            guarded = self._guard(placement, tile, tile_mask)
+            if guarded is not None:
+                tile, tile_mask = guarded.pixels, guarded.mask
+            groups[tile.shape].append((index, placement, tile, tile_mask, guarded))
         for items in groups.values():
             for b in range(0, len(items), self.batch_size):
                 chunk = items[b : b + self.batch_size]
@@ -307,10 +350,14 @@ class GanInpainter:
                     np.stack([c[2] for c in chunk]), np.stack([c[3] for c in chunk])
                 )
                 share = (time.perf_counter() - start) / len(chunk)
-                for (index, placement, _, _), output in zip(chunk, outputs, strict=True):
+                for (index, placement, _, _, guarded), output in zip(chunk, outputs, strict=True):
                     t1 = time.perf_counter()
                     request = requests[index]
+                    if guarded is not None:
+                        output = guarded.finish(output, restore_all=self.compositing != "raw")
                     full = placement.from_backend(output, base=request.image.pixels)
+                    if self.grain:
+                        full = add_grain(full, request.image, request.mask)
                     results[index] = finish_result(
                         request,
                         full,

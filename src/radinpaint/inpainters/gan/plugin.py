@@ -24,6 +24,8 @@ def make_gan(
     max_tile: int | None = None,
     raw_size: int | None = None,
     feather: int = 4,
+    grain: bool = True,
+    edge_guard: bool = True,
 ) -> GanInpainter:
     """Build the :class:`~radinpaint.inpainters.gan.inference.GanInpainter` (see its docs)."""
     from .inference import GanInpainter
@@ -37,6 +39,8 @@ def make_gan(
         max_tile=max_tile,
         raw_size=raw_size,
         feather=feather,
+        grain=grain,
+        edge_guard=edge_guard,
     )
 
 
