@@ -30,7 +30,6 @@ torch nor load the weights: they read the JSON config and hash the files' bytes.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -42,10 +41,11 @@ import attrs
 import numpy as np
 
 from ...capabilities import Capabilities
-from ...errors import CheckpointError, InvalidInputError, ModelUnavailableError
+from ...errors import CheckpointError, InvalidInputError
 from ...fingerprint import file_sha256, fingerprint_files, fingerprint_value
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
+from ..weights import existing_weights, read_weights_config, resolve_device
 
 if TYPE_CHECKING:
     from ..geometry import Placement
@@ -150,33 +150,23 @@ class DiffusionInpainter:
         return self.weights_path.with_suffix(".json")
 
     def _check_weights(self) -> Path:
-        path = self.weights_path
-        if not path.exists():
-            raise ModelUnavailableError(
-                "diffusion weights not found",
-                input=str(path),
-                fix="train weights with `radinpaint train-diffusion` and pass weights=PATH"
-                if self.weights is not None
-                else "reinstall radinpaint (the shipped weights are missing)",
-            )
-        return path
+        return existing_weights(
+            self.weights_path,
+            shipped=self.weights is None,
+            what="diffusion",
+            train_command="radinpaint train-diffusion",
+        )
 
     def _load(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
-            import torch
 
             from .checkpoint import load_unet
             from .model import build_schedulers
 
             unet, config = load_unet(self._check_weights())
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise InvalidInputError(
-                    f"device {device!r} requested but CUDA is not available",
-                    fix="use device='cpu' or device=None",
-                )
+            device = resolve_device(self.device)
             _, ddim = build_schedulers(config["schedule"])
             self._config = config
             self._device = device
@@ -190,19 +180,8 @@ class DiffusionInpainter:
                 return self._config
         self._check_weights()
         path = self.config_path
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CheckpointError(
-                f"checkpoint config {path.name} not found",
-                input=str(path),
-                fix="keep the .json config beside its .safetensors file (same stem)",
-            ) from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CheckpointError(
-                f"checkpoint config is not valid JSON ({exc})", input=str(path)
-            ) from exc
-        if not isinstance(config, dict) or not isinstance(config.get("placement"), dict):
+        config = read_weights_config(path)
+        if not isinstance(config.get("placement"), dict):
             raise CheckpointError(
                 f"{path.name} is not a radinpaint diffusion weights config",
                 input=str(path),

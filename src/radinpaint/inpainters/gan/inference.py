@@ -40,7 +40,6 @@ process, see :mod:`radinpaint.fingerprint`), so a fully cached rerun loads no mo
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -53,12 +52,13 @@ import attrs
 import numpy as np
 
 from ...capabilities import Capabilities
-from ...errors import CheckpointError, InvalidInputError, ModelUnavailableError
+from ...errors import InvalidInputError
 from ...fingerprint import file_sha256, fingerprint_files, fingerprint_value
 from ...records import InpaintRequest, InpaintResult
 from ..base import finish_result, unchanged_result
 from ..compositing import COMPOSITING
 from ..grain import as_bool_option
+from ..weights import existing_weights, read_weights_config, resolve_device
 
 if TYPE_CHECKING:
     from ..geometry import Placement
@@ -131,33 +131,23 @@ class GanInpainter:
         return self.weights_path.with_suffix(".json")
 
     def _check_weights(self) -> Path:
-        path = self.weights_path
-        if not path.exists():
-            raise ModelUnavailableError(
-                "GAN weights not found",
-                input=str(path),
-                fix="train weights with `radinpaint train-gan` and pass weights=PATH"
-                if self.weights is not None
-                else "reinstall radinpaint (the shipped weights are missing)",
-            )
-        return path
+        return existing_weights(
+            self.weights_path,
+            shipped=self.weights is None,
+            what="GAN",
+            train_command="radinpaint train-gan",
+        )
 
     def _load(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
-            import torch
 
             from .checkpoint import load_generator
 
             path = self._check_weights()
             model, config = load_generator(path)
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            if device.startswith("cuda") and not torch.cuda.is_available():
-                raise InvalidInputError(
-                    f"device {device!r} requested but CUDA is not available",
-                    fix="use device='cpu' or device=None",
-                )
+            device = resolve_device(self.device)
             self._config = config
             self._device = device
             self._model = model.to(device)
@@ -169,20 +159,7 @@ class GanInpainter:
                 return self._config
         self._check_weights()
         path = self.config_path
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CheckpointError(
-                f"checkpoint config {path.name} not found",
-                input=str(path),
-                fix="keep the .json config beside its .safetensors file (same stem)",
-            ) from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CheckpointError(
-                f"checkpoint config is not valid JSON ({exc})", input=str(path)
-            ) from exc
-        if not isinstance(config, dict):
-            raise CheckpointError("checkpoint config must be a JSON object", input=str(path))
+        config = read_weights_config(path)
         with self._lock:
             if self._config is None:
                 self._config = config
