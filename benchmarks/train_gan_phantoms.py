@@ -6,8 +6,26 @@ with a fixed seed, on the CPU::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/train_gan_phantoms.py
 
-Training: self-supervised on the artifact-free ``clean_image`` of phantoms (training seeds),
-crops centred on the hand, random free-form and marker-shaped holes.
+Training is self-supervised on the artifact-free ``clean_image`` of phantoms (training
+seeds), crops centred on the hand; no RSNA pixel is used:
+
+1. stage 1 (always): 900 steps with the original hole kinds (free-form strokes, plates,
+   letters, text, rulers) on the phantoms as they are (``holes="default"``,
+   ``appearance="none"``): the shipped weights, bit for bit on the same machine and
+   thread count; their JSON config records ``"trained_on": "phantoms"``;
+2. stage 2 (``--finetune``): fine-tuning from the stage-1 weights (``train_gan(init=...)``),
+   ``--finetune-steps`` steps (450) with every kind of hole (``all``: the original ones and
+   those shaped like the ``markers`` provider's masks on real radiographs, see
+   :mod:`radinpaint.inpainters.gan.holes`) and each crop given a real radiograph's
+   appearance (``real``: grain, contrast curve, bias field, collimation and border frames
+   at levels measured on the RSNA samples, see :mod:`radinpaint.inpainters.gan.appearance`),
+   recorded as ``"trained_on": "phantoms+real-appearance"`` with the stage-1 file's
+   SHA-256 as ``training.init``. It is evaluated against the shipped weights (below) and
+   shipped only with ``--ship-finetuned``: it did not improve the fills on the real marked
+   samples (``docs/gan.md``, "The shipped checkpoint"), so the package keeps stage 1.
+
+``--base FILE`` uses FILE as the result of stage 1 instead of training it (e.g. the shipped
+weights, which stage 1 reproduces).
 
 Evaluation (printed at the end), on phantoms drawn with another seed, every inpainter
 against the artifact-free ``clean_image``, mean absolute error over the marked pixels:
@@ -19,6 +37,20 @@ against the artifact-free ``clean_image``, mean absolute error over the marked p
 - ``moved onto hand``: each phantom's artifact mask shifted so that its centre lies on a
   random point of the hand, input = the clean image (the pixels under the mask are ignored
   by every backend), scored over the whole moved mask and over its part on the hand.
+
+With ``--real DIR`` (default: the shared ``rsna-samples/with-markers`` folder when present)
+it also scores, when stage 2 has run, on the real marked radiographs masked by the
+``markers`` provider (grown by 6 px), the fine-tuned weights and the ones in the package
+before shipping, with
+``benchmarks/bench_inpainters.py``'s real-image figures (grain ratio, outline contrast,
+overshoot, leak; the defaults, grain and edge guard on). Nothing from those images is
+written.
+
+Stage 2 after stage 1 took 1,133 s for 450 steps (one thread, on a shared two-core
+machine under heavy load); the command that ran it::
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/train_gan_phantoms.py \
+        --base src/radinpaint/inpainters/gan/weights/phantom-gan.safetensors --finetune --no-ship
 
 Training writes to ``--workdir`` (default ``runs/train-gan-phantoms``, resumable: run the
 command again after an interruption), then copies the weights and their JSON config into the
@@ -43,6 +75,8 @@ WEIGHTS = REPO / "src/radinpaint/inpainters/gan/weights/phantom-gan.safetensors"
 WORKDIR = REPO / "runs/train-gan-phantoms"  # training state lives here (not shipped)
 TRAIN_SEED = 100  # phantoms make_phantoms(n, seed=TRAIN_SEED)
 EVAL_SEED = 200  # held-out phantoms
+FINETUNE_STEPS = 450
+SAMPLES = REPO.parent / "shared" / "data" / "rsna-samples" / "with-markers"
 SETTINGS = {
     "steps": 900,
     "batch_size": 8,
@@ -52,7 +86,38 @@ SETTINGS = {
     "scale_range": (0.6, 1.25),
     "coarse": "push-pull",
     "checkpoint_every": 50,
+    "holes": "default",
+    "appearance": "none",
 }
+FINETUNE = {"steps": FINETUNE_STEPS, "seed": 1, "lr_g": 2e-4, "holes": "all", "appearance": "real"}
+
+
+def evaluate_real(weights: list[Path], folder: Path, dilate: int = 6) -> None:
+    """Print bench_inpainters' real-image figures for the gan with each weights file."""
+    import sys
+
+    from radinpaint import InpaintRequest, get_inpainter
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_inpainters import _real_cases, real_metrics
+
+    cases = _real_cases(folder)
+    print(f"\nreal marked radiographs: {len(cases)} in {folder}; markers masks grown {dilate} px")
+    print(f"{'weights':<44}{'grain':>14}{'grain lv.':>14}{'outline':>14}{'|over|':>8}{'leak':>7}")
+    for path in weights:
+        gan = get_inpainter("gan", weights=str(path), device="cpu")
+        rows: dict[str, list[float]] = {}
+        for _stem, image, mask in cases:
+            grown = mask.dilate(dilate) if dilate else mask
+            (res,) = gan.inpaint([InpaintRequest(image, grown, seed=1)])
+            for k, v in real_metrics(res.image, image, grown.array).items():
+                rows.setdefault(k, []).append(v)
+        med = {k: float(np.median(v)) for k, v in rows.items()}
+        print(
+            f"{str(path)[-44:]:<44}{med['grain']:>14.2f}{med['grain_lv']:>14.2f}"
+            f"{med['outline']:>14.2f}{float(np.mean(np.abs(rows['overshoot']))):>8.2f}"
+            f"{float(np.mean(rows['leak'])):>7.3f}"
+        )
 
 
 def moved_mask(case, rng: np.random.Generator) -> np.ndarray:
@@ -135,6 +200,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--coarse", default=SETTINGS["coarse"], help="push-pull or telea")
+    parser.add_argument("--finetune-steps", type=int, default=FINETUNE["steps"])
+    parser.add_argument("--base", type=Path, default=None, help="stage 1's weights, given")
+    parser.add_argument("--finetune", action="store_true", help="run stage 2 too")
+    parser.add_argument(
+        "--ship-finetuned", action="store_true", help="ship stage 2's weights, not stage 1's"
+    )
+    parser.add_argument("--real", type=Path, default=SAMPLES, help="real marked radiographs")
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -145,37 +217,64 @@ def main() -> None:
     from radinpaint.datasets import make_phantoms
     from radinpaint.inpainters.gan import train_gan
     from radinpaint.inpainters.gan.checkpoint import config_path, file_sha256
+    from radinpaint.inpainters.gan.holes import resolve_hole_kinds
     from radinpaint.inpainters.gan.model import DEFAULT_GENERATOR_CONFIG
 
-    trained = args.workdir / "phantom-gan.safetensors"
+    generator = {**DEFAULT_GENERATOR_CONFIG, "coarse": args.coarse}
+    common = {
+        "batch_size": SETTINGS["batch_size"],
+        "crop": SETTINGS["crop"],
+        "generator": generator,
+        "scale_range": SETTINGS["scale_range"],
+        "device": "cpu",
+        "resume": True,
+        "progress": not args.no_progress,
+        "checkpoint_every": SETTINGS["checkpoint_every"],
+    }
+    base = args.base or args.workdir / "base" / "phantom-gan.safetensors"
+    tuned = args.workdir / "phantom-gan.safetensors"
+    trained = tuned if args.ship_finetuned else base
     if not args.eval_only:
-        start = time.perf_counter()
         # version 1 (square) phantoms: the shipped weights were trained on them
         cases = make_phantoms(args.train_phantoms, seed=TRAIN_SEED, size=args.size, version=1)
-        train_gan(
-            cases,
-            out=trained,
-            steps=args.steps,
-            batch_size=SETTINGS["batch_size"],
-            crop=SETTINGS["crop"],
-            seed=SETTINGS["seed"],
-            lr_g=SETTINGS["lr_g"],
-            generator={**DEFAULT_GENERATOR_CONFIG, "coarse": args.coarse},
-            scale_range=SETTINGS["scale_range"],
-            device="cpu",
-            resume=True,
-            progress=not args.no_progress,
-            checkpoint_every=SETTINGS["checkpoint_every"],
-        )
-        print(
-            f"trained {args.steps} steps in {time.perf_counter() - start:.0f} s "
-            f"({args.threads} threads); training state in {args.workdir}"
-        )
+        if args.base is None:
+            start = time.perf_counter()
+            train_gan(
+                cases,
+                out=base,
+                steps=args.steps,
+                seed=SETTINGS["seed"],
+                lr_g=SETTINGS["lr_g"],
+                hole_kinds=resolve_hole_kinds(SETTINGS["holes"]),
+                appearance=SETTINGS["appearance"],
+                trained_on="phantoms",
+                **common,
+            )
+            print(f"stage 1: {args.steps} steps in {time.perf_counter() - start:.0f} s")
+        if args.finetune or args.ship_finetuned:
+            start = time.perf_counter()
+            train_gan(
+                cases,
+                out=tuned,
+                steps=args.finetune_steps,
+                seed=FINETUNE["seed"],
+                lr_g=FINETUNE["lr_g"],
+                hole_kinds=resolve_hole_kinds(FINETUNE["holes"]),
+                appearance=FINETUNE["appearance"],
+                trained_on="phantoms+real-appearance",
+                init=base,
+                **common,
+            )
+            print(f"stage 2: {args.finetune_steps} steps in {time.perf_counter() - start:.0f} s")
+        print(f"{args.threads} thread(s); training state in {args.workdir}")
     weights = trained
+    if args.real.is_dir() and tuned.exists():
+        evaluate_real([args.ship_to, tuned], args.real)
     if not args.no_ship:
         args.ship_to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(trained, args.ship_to)
-        shutil.copyfile(config_path(trained), config_path(args.ship_to))
+        if trained.resolve() != args.ship_to.resolve():
+            shutil.copyfile(trained, args.ship_to)
+            shutil.copyfile(config_path(trained), config_path(args.ship_to))
         weights = args.ship_to
         print(f"shipped {weights} (sha256 {file_sha256(weights)})")
     table = evaluate(weights, args.eval_phantoms, args.size)

@@ -128,13 +128,13 @@ def test_gan_model_options_raise_invalid_input():
 
 
 def test_gan_holes_reject_unknown_kinds():
-    from radinpaint.inpainters.gan.holes import HOLE_KINDS, random_holes
+    from radinpaint.inpainters.gan.holes import ALL_HOLE_KINDS, random_holes
 
     rng = np.random.default_rng(0)
     with pytest.raises(InvalidInputError, match="unknown hole kinds") as info:
         random_holes((32, 32), rng, kinds=("plate", "blob"))
     _is_helpful(info.value)
-    assert info.value.available == tuple(HOLE_KINDS)
+    assert info.value.available == tuple(ALL_HOLE_KINDS)
     with pytest.raises(InvalidInputError):
         random_holes((32, 32), rng, kinds=())
 

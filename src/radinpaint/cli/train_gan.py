@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train radinpaint's inpainting GAN on the radiographs in DIR (a folder, or a "
             "label table; artifact-free versions in DIR/clean are used when present) with "
-            "random free-form and marker-shaped holes. Writes FILE (.safetensors) and its "
+            "random free-form and marker-shaped holes (--holes), optionally giving every "
+            "crop a real radiograph's grain, contrast and borders (--appearance real, for "
+            "phantoms). Writes FILE (.safetensors) and its "
             ".json config; the training state is saved beside them every --checkpoint-every "
             "steps, and running the same command again resumes where it stopped. Use the "
             "result with get_inpainter('gan', weights=FILE)."
@@ -30,6 +32,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint-every", type=int, default=100, help="save every N steps (100)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--holes",
+        default="default",
+        help=(
+            "hole kinds: a preset (default: free-form strokes, plates, letters, text, "
+            "rulers; markers: rounded lead plates with their halo, rotated and "
+            "border-crossing plates, text bands, collimation edges, letters, strokes; all) "
+            "or a comma-separated list of kinds (default: default)"
+        ),
+    )
+    parser.add_argument(
+        "--init",
+        default=None,
+        metavar="FILE",
+        help=(
+            "generator weights (.safetensors written by train-gan, same architecture) to "
+            "start from instead of random ones: fine-tuning (default: none)"
+        ),
+    )
+    parser.add_argument(
+        "--appearance",
+        default="none",
+        choices=["none", "real"],
+        help=(
+            "none: crops as they are; real: real-radiograph grain, contrast curve, bias "
+            "field, collimation and border frames added to each crop, for training on "
+            "phantoms (default: none)"
+        ),
+    )
     parser.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
@@ -50,9 +81,14 @@ def run(args: argparse.Namespace) -> int:
     at_least(args.checkpoint_every, "--checkpoint-every", 1)
     at_least(args.threads, "--threads", 1)
     existing_path(args.data, "--data", "a folder of radiographs or a label table")
+    if args.init is not None:
+        existing_path(args.init, "--init", "a .safetensors file written by train-gan")
     _check_device(args.device)
 
+    from ..inpainters.gan.holes import resolve_hole_kinds
     from ..inpainters.gan.train import train_gan
+
+    kinds = resolve_hole_kinds(args.holes)
 
     path = train_gan(
         args.data,
@@ -66,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
         num_threads=args.threads,
+        hole_kinds=kinds,
+        appearance=args.appearance,
+        init=args.init,
     )
     print(f"weights: {path}")
     print(f"config:  {path.with_suffix('.json')}")

@@ -25,6 +25,7 @@ import numpy as np
 from ...errors import InvalidInputError
 from ...records import Case, Radiograph
 from ...seeds import derive_seed
+from .appearance import apply_appearance
 from .holes import HOLE_KINDS, holes_for_batch
 
 __all__ = ["TrainingImage", "load_training_images", "sample_batch"]
@@ -194,15 +195,23 @@ def sample_batch(
     scale_range: tuple[float, float] = (0.8, 1.25),
     centre_bias: float = 0.8,
     hole_kinds: Sequence[str] = HOLE_KINDS,
+    appearance: str = "none",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The batch of training step ``step``: ``(images, holes)``, each ``(B, crop, crop)``.
 
+    ``appearance="real"`` gives every crop a real radiograph's grain, contrast curve, bias
+    field and borders (:mod:`radinpaint.inpainters.gan.appearance`), from its own generator
+    ``derive_seed(seed, "appearance", step, i)``; ``"none"`` leaves crops as they are.
     Depends only on the arguments (never on earlier calls).
     """
     crops = []
     for i in range(batch_size):
         rng = np.random.default_rng(derive_seed(seed, "crop", step, i))
         image = images[int(rng.integers(0, len(images)))]
-        crops.append(_crop(image, crop, rng, scale_range, centre_bias))
+        patch = _crop(image, crop, rng, scale_range, centre_bias)
+        if appearance != "none":
+            look = np.random.default_rng(derive_seed(seed, "appearance", step, i))
+            patch = apply_appearance(patch, appearance, look)
+        crops.append(patch)
     holes = holes_for_batch(batch_size, (crop, crop), seed, step, kinds=hole_kinds)
     return np.stack(crops), holes

@@ -32,7 +32,8 @@ import numpy as np
 from ...errors import CheckpointError, InvalidInputError
 from ...records import Case, Radiograph
 from ...seeds import derive_seed
-from .holes import HOLE_KINDS
+from .appearance import APPEARANCES
+from .holes import ALL_HOLE_KINDS, HOLE_KINDS
 
 __all__ = ["DEFAULT_INFERENCE", "TrainConfig", "train_gan"]
 
@@ -65,6 +66,7 @@ class TrainConfig:
     scale_range: tuple[float, float] = attrs.field(default=(0.8, 1.25), converter=_pair)
     centre_bias: float = 0.8
     hole_kinds: tuple[str, ...] = attrs.field(default=HOLE_KINDS, converter=tuple)
+    appearance: str = "none"
     generator: dict[str, Any] = attrs.field(factory=dict)
     discriminator: dict[str, Any] = attrs.field(factory=dict)
 
@@ -84,9 +86,16 @@ def _validate(config: TrainConfig, steps: int, multiple: int) -> None:
             f"crop {config.crop} must be a multiple of {multiple} and at least {2 * multiple}",
             fix=f"use e.g. crop={max(2 * multiple, 96 // multiple * multiple)}",
         )
-    unknown = sorted(set(config.hole_kinds) - set(HOLE_KINDS))
+    unknown = sorted(set(config.hole_kinds) - set(ALL_HOLE_KINDS))
     if unknown or not config.hole_kinds:
-        raise InvalidInputError(f"unknown hole kinds {unknown}", available=HOLE_KINDS)
+        raise InvalidInputError(f"unknown hole kinds {unknown}", available=ALL_HOLE_KINDS)
+    if config.appearance not in APPEARANCES:
+        raise InvalidInputError(
+            f"unknown appearance {config.appearance!r}",
+            input=f"appearance={config.appearance!r}",
+            available=APPEARANCES,
+            fix="use 'none' or 'real'",
+        )
 
 
 def _resolve_device(device: str | None) -> str:
@@ -116,6 +125,8 @@ def train_gan(
     checkpoint_every: int = 100,
     num_threads: int | None = None,
     in_memory: bool | None = None,
+    trained_on: str | None = None,
+    init: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Path:
     """Train the inpainting GAN on radiographs; returns the path of the weights file.
@@ -137,12 +148,23 @@ def train_gan(
         in_memory: read all images first, or on demand (see
             :func:`~radinpaint.inpainters.gan.data.load_training_images`); no effect on
             the result.
+        trained_on: what the data is, recorded as ``training.trained_on`` in the weights'
+            JSON config (None: the folder's path, or ``"in-memory images"``, with
+            ``+real-appearance`` when ``appearance="real"``).
+        init: generator weights to start from (a weights file written by this function
+            with the same generator config; fine-tuning): loaded before the first step of
+            a new run, ignored when a saved state is resumed (it already holds them). Its
+            file name and SHA-256 are recorded as ``training.init`` in the weights' config.
         **options: any other :class:`TrainConfig` field (``lr_g``, ``adv_weight``,
-            ``hole_kinds``, ``generator``, ``discriminator``, ...).
+            ``hole_kinds`` (see :data:`~radinpaint.inpainters.gan.holes.ALL_HOLE_KINDS`),
+            ``appearance`` (``"none"`` or ``"real"``, see
+            :mod:`~radinpaint.inpainters.gan.appearance`), ``generator``,
+            ``discriminator``, ...).
 
     Raises:
         InvalidInputError: bad sizes or options, or no data.
-        CheckpointError: the saved state does not match this configuration.
+        CheckpointError: the saved state does not match this configuration, or ``init``
+            does not match the generator config.
     """
     import torch
     from tqdm.auto import tqdm
@@ -150,6 +172,8 @@ def train_gan(
     from .checkpoint import (
         STATE_FORMAT,
         check_tensors,
+        file_sha256,
+        load_generator,
         optimizer_from_tensors,
         optimizer_to_tensors,
         read_json,
@@ -187,6 +211,11 @@ def train_gan(
             f"weights file must end in .safetensors, got {out_path.name}", input=str(out_path)
         )
     state_tensors_path, state_json_path = state_paths(out_path)
+    if trained_on is None:
+        is_path = isinstance(data, (str, os.PathLike))
+        trained_on = str(Path(data)) if is_path else "in-memory images"  # type: ignore[arg-type]
+        if config.appearance != "none":
+            trained_on += f"+{config.appearance}-appearance"
 
     torch.manual_seed(derive_seed(seed, "init"))
     G = build_generator(config.generator).to(device)
@@ -194,13 +223,25 @@ def train_gan(
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g, betas=config.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=config.lr_d, betas=config.betas)
     start, history = 0, []
+    init_record = None
+    if init is not None:
+        init_g, init_cfg = load_generator(init)
+        if dict(init_cfg["generator"]) != dict(config.generator):
+            raise CheckpointError(
+                "init weights have another generator config than this run",
+                input=str(init),
+                fix="pass generator= equal to the init weights' config, or no init",
+            )
+        G.load_state_dict(init_g.state_dict())
+        init_record = {"file": Path(init).name, "sha256": file_sha256(init)}
 
     if resume and state_json_path.exists():
         meta = read_json(state_json_path)
         if meta.get("format") != STATE_FORMAT:
             raise CheckpointError("not a GAN training state", input=str(state_json_path))
-        if meta.get("config") != config.to_dict():
-            saved = meta.get("config", {})
+        # states saved before the appearance option existed trained without it
+        saved = {"appearance": "none", **meta.get("config", {})}
+        if saved != config.to_dict():
             diff = sorted(
                 k
                 for k in set(saved) | set(config.to_dict())
@@ -265,6 +306,8 @@ def train_gan(
             config.generator,
             inference=DEFAULT_INFERENCE,
             training={
+                "trained_on": trained_on,
+                **({"init": init_record} if init_record else {}),
                 "steps": step,
                 "config": config.to_dict(),
                 "images": len(images),
@@ -287,6 +330,7 @@ def train_gan(
             scale_range=config.scale_range,
             centre_bias=config.centre_bias,
             hole_kinds=config.hole_kinds,
+            appearance=config.appearance,
         )
         x = torch.from_numpy(x_np).unsqueeze(1).to(device)
         m = torch.from_numpy(m_np.astype(np.float32)).unsqueeze(1).to(device)
