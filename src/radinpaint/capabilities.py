@@ -88,6 +88,10 @@ class Capabilities:
         ledger: the backend's own record of what it spent (images generated, US dollars,
             billed failures included), for backends that cost money; the evaluation reports
             cost from it.
+        trained_on: what a predictor's weights were trained on: ``"phantoms"`` (radinpaint's
+            synthetic hands: meaningless on real radiographs), ``"real"`` (radiographs), a
+            free description, or ``"unknown"``. The command line and the report warn when a
+            phantom-trained predictor reads real data.
     """
 
     deterministic: bool = False
@@ -101,6 +105,7 @@ class Capabilities:
     secret_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     operational_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     ledger: SpendLedger | None = attrs.field(default=None, eq=False, repr=False)
+    trained_on: str = attrs.field(default="unknown", converter=lambda v: str(v or "unknown"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the manifest (the ledger's totals rather than the object)."""
@@ -115,6 +120,7 @@ class Capabilities:
             "fingerprint": self.fingerprint,
             "secret_options": sorted(self.secret_options),
             "operational_options": sorted(self.operational_options),
+            "trained_on": self.trained_on,
         }
         if self.ledger is not None:
             out["ledger"] = self.ledger.totals().to_dict()

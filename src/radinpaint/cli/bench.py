@@ -12,7 +12,10 @@ given (``--diffusers-model`` or ``RADINPAINT_DIFFUSERS_MODEL``) and ``openai`` w
 (``--openai``) with a key and the upload opt-in; the shipped ``phantom-ensemble`` predictor.
 
 The same command with ``--data`` (an RSNA table or folder) and ``--predictor`` (a registered
-predictor spec, or a folder of the study's weights) runs the real study.
+predictor spec such as ``onnx:path=MODEL.onnx,targets=bone_age,preprocessing=study-320``,
+or a folder of the study's weights) runs the real study. ``--data`` with the default
+phantom-trained predictor runs, but warns (and the report says so first): its
+predictions on real radiographs are meaningless.
 
 Backends that are not registered (or not configured) are listed and left out; the run goes
 on with the others. Without any usable predictor or backend it stops with a clear message.
@@ -184,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # fail early and clearly when the predictor cannot be built (e.g. no weights)
         from ..evaluation import BackendSpec
 
-        BackendSpec.parse(predictor).build("predictor")
+        declared = BackendSpec.parse(predictor).build_declared("predictor").capabilities
     except Exception as exc:
         what = getattr(exc, "what", None) or str(exc)
         raise InvalidInputError(
@@ -224,6 +227,9 @@ def run(args: argparse.Namespace) -> int:
     labels = ", ".join(s.label for s in inpainters)
     evaluation = evaluation_from_config(config)
     n_cases = len(evaluation.dataset)  # the cases there are, not the --n asked for
+    from ..predictors.provenance import print_training_warning
+
+    print_training_warning("bench", predictor, declared.trained_on, evaluation.dataset)
     print(f"bench: {n_cases} cases x {args.variants} variants; backends: {labels}; "
           f"predictor: {predictor}")  # fmt: skip
     result = evaluation.run()

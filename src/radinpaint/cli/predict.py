@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, DICOM...)")
     parser.add_argument(
-        "--predictor", default="phantom-ensemble", help="predictor name (radinpaint plugins)"
+        "--predictor",
+        default="phantom-ensemble",
+        help="predictor name or spec, e.g. onnx:path=m.onnx,targets=bone_age,"
+        "preprocessing=study-320 (default phantom-ensemble: phantoms only)",
     )
     parser.add_argument(
         "--option",
@@ -53,10 +56,15 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..errors import RadinpaintError
     from ..io import read_image
-    from ..registry import get_predictor
+    from ..registry import build_backend
 
     male = _male_values(args.male, len(args.images))
-    predictor = get_predictor(args.predictor, **parse_options(args.option))
+    from ..evaluation import BackendSpec
+    from ..predictors.provenance import print_training_warning
+
+    spec = BackendSpec.parse(args.predictor)  # a name, or NAME:KEY=VALUE,... as in run/bench
+    built = build_backend("predictor", spec.name, **{**spec.options, **parse_options(args.option)})
+    predictor = built.backend
     failures: dict[int, str] = {}
     readable: list[tuple[int, Any]] = []
     for i, path in enumerate(args.images):
@@ -68,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     for i, path in enumerate(args.images):
         if i in found:
             _print_row(path, *found[i], male[i] if male is not None else None, args.json)
+    if found:  # after the predictions, so that an error stays the one line it is
+        trained_on = built.capabilities.trained_on
+        print_training_warning("radinpaint predict", args.predictor, trained_on, None, stderr=True)
     for i, why in sorted(failures.items()):
         print(f"radinpaint predict: failed: {args.images[i]}: {why}", file=sys.stderr)
     if failures:

@@ -365,5 +365,9 @@ def run(args: argparse.Namespace) -> int:
     }
     check_config(config, overrides)
     evaluation = evaluation_from_config(config, **overrides)
+    from ..predictors.provenance import evaluation_warnings
+
+    for warning in evaluation_warnings(evaluation):  # a phantom-trained model on real data
+        print(f"run: warning: {warning}")
     result = evaluation.run()
     return finish(result, args.out, formats, started, "run")

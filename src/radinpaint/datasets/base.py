@@ -48,9 +48,18 @@ class ImageDataset(Sequence[Case]):
     Args:
         table: one row per case with the columns above.
         name: a label for reports.
+        content: what the images are: ``"real"`` (radiographs, the default for images read
+            from files) or ``"phantoms"`` (radinpaint's synthetic hands written to disk).
+            A phantom-trained predictor run on ``"real"`` data is warned about.
     """
 
-    def __init__(self, table: pd.DataFrame, name: str = "dataset") -> None:
+    content: str
+    """``"real"`` or ``"phantoms"`` (see Args)."""
+
+    def __init__(
+        self, table: pd.DataFrame, name: str = "dataset", *, content: str = "real"
+    ) -> None:
+        self.content = str(content)
         missing = [c for c in ("id", "path") if c not in table.columns]
         if missing:
             raise InvalidInputError(
@@ -82,7 +91,7 @@ class ImageDataset(Sequence[Case]):
     def __getitem__(self, index: slice) -> ImageDataset: ...
     def __getitem__(self, index: int | slice) -> Case | ImageDataset:
         if isinstance(index, slice):
-            return ImageDataset(self._table.iloc[index], self.name)
+            return ImageDataset(self._table.iloc[index], self.name, content=self.content)
         if not -len(self) <= index < len(self):
             raise IndexError(f"case index {index} out of range for {len(self)} cases")
         return self._load(self._table.iloc[index])
@@ -114,7 +123,9 @@ class ImageDataset(Sequence[Case]):
                 input=self.name,
                 fix="pick ids from dataset.ids",
             )
-        return ImageDataset(self._table.iloc[[index[i] for i in ids]], self.name)
+        return ImageDataset(
+            self._table.iloc[[index[i] for i in ids]], self.name, content=self.content
+        )
 
     def _load(self, row: pd.Series) -> Case:
         from ..io import read_image, read_mask

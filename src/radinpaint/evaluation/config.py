@@ -71,6 +71,7 @@ class _Limited(Sequence[Case]):
     def __init__(self, inner: Sequence[Case], n: int) -> None:
         self.inner, self.n = inner, min(int(n), len(inner))
         self.description = f"{getattr(inner, 'description', repr(inner))} (first {self.n})"
+        self.content = str(getattr(inner, "content", "unknown"))  # phantoms or real
 
     def __len__(self) -> int:
         return self.n

@@ -92,6 +92,7 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
     """The manifest of a finished run (JSON-ready)."""
     ev = runner.ev
     from ..plugins import plugin_versions
+    from ..predictors.provenance import dataset_content
 
     errors = 0 if table.empty else int(table["error"].notna().sum())
     return {
@@ -103,6 +104,7 @@ def build_manifest(runner: Runner, table: pd.DataFrame) -> dict[str, Any]:
         "evaluation": {
             "n_cases": len(ev.dataset),
             "dataset": getattr(ev.dataset, "description", None) or type(ev.dataset).__name__,
+            "dataset_content": dataset_content(ev.dataset),
             "variants": ev.variants,
             "seed": ev.seed,
             "prompt": ev.prompt,

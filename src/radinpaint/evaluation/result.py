@@ -88,9 +88,15 @@ class EvaluationResult:
         """One plain-English paragraph the report opens with: for each inpainter, whether
         its shifts of the bone-age prediction and of P(male) are distinguishable from zero
         and where they come from (see
-        :func:`~radinpaint.evaluation.attribution.summary_paragraph`).
+        :func:`~radinpaint.evaluation.attribution.summary_paragraph`). It opens with a
+        warning when a phantom-trained predictor read data that are not phantoms (see
+        :func:`~radinpaint.predictors.provenance.report_warning`).
         """
-        return summary_paragraph(self.decomposition, self.headline())
+        from ..predictors.provenance import report_warning
+
+        text = summary_paragraph(self.decomposition, self.headline())
+        warning = report_warning(self.manifest)
+        return f"{warning} {text}" if warning else text
 
     def summary_text(self) -> str:
         """A few lines for a terminal, at most 100 characters wide: per predictor, the

@@ -1,4 +1,5 @@
-"""Bone-age and sex predictors: batched ensembles, training, shipped and study models.
+"""Bone-age and sex predictors: batched ensembles, training, shipped and study models, and
+adapters for your own models (TorchScript, ONNX, timm, Python: :func:`from_module`...).
 
 Importing this package is cheap: the names below are imported (with torch) on first use,
 so the plugin module :mod:`radinpaint.predictors.plugin` loads without torch.
@@ -38,7 +39,21 @@ _LAZY: dict[str, str] = {
     "save_training_run": "training",
     "train_ensemble": "training",
     "train_ensemble_arrays": "training",
+    "EngineOptions": "engine",
+    "StudyRecipe": "study_training",
+    "train_study_ensemble": "study_training",
     "load_phantom_ensemble": "plugin",
+    "IMAGENET_224": "preprocessing",
+    "declared_preprocessing": "adapters",
+    "from_callable": "adapters",
+    "from_models": "combined",
+    "from_module": "adapters",
+    "load_models": "combined",
+    "load_module": "adapters",
+    "load_onnx": "adapters",
+    "load_timm": "adapters",
+    "load_torchscript": "adapters",
+    "training_data_warning": "provenance",
     "PHANTOM_WEIGHTS": "plugin",
 }
 

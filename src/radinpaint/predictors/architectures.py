@@ -9,6 +9,8 @@ linear layer ``fc`` (as Deeplasia and the RSNA 2017 winners do).
   key for key (``conv1``, ``bn1``, ``layer1``..``layer4`` of bottlenecks with
   ``conv1/bn1/conv2/bn2/conv3/bn3/downsample.0/.1``, ``fc``), so weights trained with timm
   load without timm installed. timm itself is an optional dependency, hence this module.
+- ``resnet``: the same bottleneck ResNet with chosen depths and widths (``depths``,
+  ``base_width``): ``depths=[1,1,1,1], base_width=8`` is a tiny ResNet for tests and CPUs.
 - ``compact-cnn``: a small plain CNN, fast on a CPU (the shipped phantom models).
 - ``timm:<name>``: any timm model (needs ``pip install 'radinpaint[timm]'``).
 """
@@ -27,13 +29,14 @@ __all__ = [
     "ARCHITECTURES",
     "Bottleneck",
     "CompactCNN",
+    "ResNet",
     "ResNet50",
     "TimmNet",
     "build_model",
     "conv_flops",
 ]
 
-ARCHITECTURES: tuple[str, ...] = ("resnet50", "compact-cnn", "timm:<name>")
+ARCHITECTURES: tuple[str, ...] = ("resnet50", "resnet", "compact-cnn", "timm:<name>")
 """Architecture names :func:`build_model` understands."""
 
 
@@ -125,6 +128,65 @@ class ResNet50(_SexHead):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 2048)`` globally average-pooled features."""
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # type: ignore[operator]
+        return x.mean(dim=(2, 3))
+
+
+class ResNet(_SexHead):
+    """A bottleneck ResNet of any depth and width, with timm's key names.
+
+    ``ResNet(depths=(3, 4, 6, 3), base_width=64)`` has the layers of :class:`ResNet50`;
+    ``depths=(1, 1, 1, 1), base_width=8`` is a tiny one (about 130 k parameters) for tests
+    and CPU runs of recipes written for ResNet-50.
+
+    Args:
+        num_outputs: width of ``fc``.
+        in_chans: input channels.
+        sex_input: concatenate sex to the pooled features.
+        depths: bottleneck blocks in each of the four stages.
+        base_width: channels of the stem and of the first stage's bottlenecks (each later
+            stage doubles them; features are ``8 * base_width``).
+    """
+
+    def __init__(
+        self,
+        num_outputs: int = 1,
+        in_chans: int = 3,
+        sex_input: bool = False,
+        depths: Sequence[int] = (1, 1, 1, 1),
+        base_width: int = 8,
+    ) -> None:
+        super().__init__()
+        depths = tuple(int(d) for d in depths)
+        if len(depths) != 4 or min(depths) < 1 or int(base_width) < 1:
+            raise InvalidInputError(
+                f"resnet needs four stage depths >= 1 and base_width >= 1, got depths={depths} "
+                f"base_width={base_width}",
+                fix="e.g. depths=[1,1,1,1] base_width=8 (tiny) or [3,4,6,3] 64 (ResNet-50)",
+            )
+        base = int(base_width)
+        self.sex_input = bool(sex_input)
+        self.feature_dim = base * 8 * Bottleneck.expansion
+        self.conv1 = nn.Conv2d(in_chans, base, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base)
+        self.act1 = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        inplanes = base
+        for i, blocks in enumerate(depths, start=1):
+            planes, stride = base * 2 ** (i - 1), 1 if i == 1 else 2
+            layers = []
+            for b in range(blocks):
+                layers.append(Bottleneck(inplanes, planes, stride if b == 0 else 1))
+                inplanes = planes * Bottleneck.expansion
+            setattr(self, f"layer{i}", nn.Sequential(*layers))
+        self.fc = nn.Linear(self.feature_dim + int(self.sex_input), num_outputs)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Globally average-pooled features."""
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # type: ignore[operator]
         return x.mean(dim=(2, 3))
@@ -255,7 +317,8 @@ def build_model(
     """Build an untrained member network by architecture name.
 
     Args:
-        architecture: ``"resnet50"``, ``"compact-cnn"`` or ``"timm:<model name>"``.
+        architecture: ``"resnet50"``, ``"resnet"``, ``"compact-cnn"`` or
+            ``"timm:<model name>"``.
         num_outputs: outputs of the final layer.
         in_chans: input channels.
         sex_input: whether the network takes sex as a second input.
@@ -273,6 +336,13 @@ def build_model(
                 f"resnet50 takes no options, got {sorted(opts)}", input=architecture
             )
         return ResNet50(num_outputs, in_chans, sex_input)
+    if architecture == "resnet":
+        unknown = sorted(set(opts) - {"depths", "base_width"})
+        if unknown:
+            raise InvalidInputError(
+                f"bad options for resnet: {unknown}", available=["depths", "base_width"]
+            )
+        return ResNet(num_outputs, in_chans, sex_input, **opts)
     if architecture == "compact-cnn":
         if "widths" in opts:
             opts["widths"] = tuple(int(w) for w in opts["widths"])

@@ -224,6 +224,7 @@ def save_member(
     """Write ``<name>.safetensors`` and ``<name>.json`` for a built-in member; returns paths."""
     from safetensors.torch import save_file
 
+    _refuse_adapter(member)
     if member.is_script:
         raise InvalidInputError(
             f"member {member.name!r} is TorchScript; save_ensemble copies its archive"
@@ -359,12 +360,30 @@ def load_torchscript_member(
     return Member(spec, module, str(path))
 
 
+def _refuse_adapter(member: Member) -> None:
+    if member.is_adapter:
+        raise InvalidInputError(
+            f"member {member.name!r} wraps your own model ({member.spec.architecture}); it is "
+            "loaded from your file or code each time and is not saved into an ensemble folder",
+            input=member.source or member.name,
+            fix="keep your model file and rebuild the predictor from it (a 'models' config "
+            "file lists several; see docs/your-own-models.md)",
+        )
+
+
 def save_ensemble(
     ensemble: Any, directory: str | Path, *, extra: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write an :class:`EnsemblePredictor` as a directory (see module docs); returns it."""
+    """Write an :class:`EnsemblePredictor` as a directory (see module docs); returns it.
+
+    ``ensemble.metadata["trained_on"]`` (what the weights were trained on: ``"phantoms"``,
+    ``"real"``...) is written to ``ensemble.json`` as ``"trained_on"`` and read back by
+    :func:`load_ensemble`. Adapter members (a user's own model file) are refused.
+    """
     import shutil
 
+    for m in ensemble.members:  # before anything is written
+        _refuse_adapter(m)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     names = []
@@ -389,6 +408,9 @@ def save_ensemble(
         "settings": {"sex_from_prediction": bool(ensemble.sex_from_prediction)},
         **dict(extra or {}),
     }
+    trained_on = getattr(ensemble, "metadata", {}).get("trained_on")
+    if trained_on and "trained_on" not in manifest:
+        manifest["trained_on"] = str(trained_on)
     (directory / "ensemble.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return directory
 
@@ -468,7 +490,9 @@ def load_ensemble(
     files: list[str | Path] = [manifest_path, *configs]
     files += [m.source for m in members if m.source]
     settings["source_files"] = files
-    return EnsemblePredictor(members=members, **settings)
+    trained_on = manifest.get("trained_on")
+    metadata = {"trained_on": str(trained_on)} if trained_on else {}
+    return EnsemblePredictor(members=members, metadata=metadata, **settings)
 
 
 def read_pth_state_dict(path: str | Path) -> dict[str, Any]:

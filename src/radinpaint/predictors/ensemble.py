@@ -81,7 +81,9 @@ class EnsemblePredictor:
         sex_from_prediction: when sex is needed and not given, use the ensemble's own
             sex prediction (P(male) >= 0.5) instead of raising.
         progress: show a tqdm progress bar.
-        metadata: facts about the ensemble (training report, provenance).
+        metadata: facts about the ensemble (training report, provenance); its
+            ``"trained_on"`` (``"phantoms"``, ``"real"``...) is declared as
+            :attr:`Capabilities.trained_on <radinpaint.capabilities.Capabilities.trained_on>`.
         source_files: the files the ensemble was loaded from (its ``ensemble.json``, the
             members' configs and weights), set by the loaders; :meth:`capabilities`
             fingerprints them. Empty for an ensemble built in memory.
@@ -159,6 +161,7 @@ class EnsemblePredictor:
             device=self._device_name(),
             needs_sex=needs,
             infers_sex=needs and bool(self.sex_from_prediction) and "male" in self.targets,
+            trained_on=str(self.metadata.get("trained_on") or "unknown"),
             fingerprint=fingerprint_value(
                 {
                     "weights": self._weights_fingerprint(),

@@ -17,7 +17,11 @@ from .preprocessing import Preprocessing, get_preprocessing
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["SEX_SUBSETS", "TARGETS", "Member", "MemberSpec"]
+__all__ = ["ADAPTER_PREFIX", "SEX_SUBSETS", "TARGETS", "Member", "MemberSpec"]
+
+ADAPTER_PREFIX = "adapter:"
+"""Architecture prefix of members wrapping a user's own model (``"adapter:onnx"``...; see
+:mod:`radinpaint.predictors.adapters`): loaded from the user's file or code, never built."""
 
 TARGETS: tuple[str, ...] = ("bone_age", "male")
 """What a member output can be: bone age in months, or the logit of P(male)."""
@@ -42,8 +46,9 @@ class MemberSpec:
 
     Attributes:
         name: unique within the ensemble (``"bone_age_fold0"``).
-        architecture: ``"resnet50"``, ``"compact-cnn"``, ``"timm:<name>"`` or
-            ``"torchscript"``.
+        architecture: ``"resnet50"``, ``"compact-cnn"``, ``"timm:<name>"``,
+            ``"torchscript"``, or an adapter (``"adapter:torchscript"``, ``"adapter:onnx"``,
+            ``"adapter:timm"``, ``"adapter:module"``) wrapping a model of the user's own.
         targets: what each output is, in order: ``"bone_age"`` (months after scaling)
             and/or ``"male"`` (a logit; the ensemble applies the sigmoid).
         preprocessing: how its input is prepared.
@@ -126,6 +131,13 @@ class MemberSpec:
                 f"member {self.name!r}: a TorchScript member is loaded from its file, not built",
                 fix="use radinpaint.predictors.load_torchscript_member(path, ...)",
             )
+        if self.architecture.startswith(ADAPTER_PREFIX):
+            raise InvalidInputError(
+                f"member {self.name!r}: an adapter member wraps your own model and is loaded "
+                "from it, not built",
+                fix="build it with radinpaint.predictors.from_file(...) / from_module(...) "
+                "or get_predictor('onnx' | 'torchscript' | 'timm' | 'module', ...)",
+            )
         return build_model(
             self.architecture,
             num_outputs=self.num_outputs,
@@ -157,5 +169,10 @@ class Member:
 
     @property
     def is_script(self) -> bool:
-        """True for TorchScript members (run one by one, never stacked)."""
-        return self.spec.architecture == "torchscript"
+        """True for TorchScript and adapter members (run one by one, never stacked)."""
+        return self.spec.architecture == "torchscript" or self.is_adapter
+
+    @property
+    def is_adapter(self) -> bool:
+        """True for members wrapping a user's own model (never saved as an ensemble member)."""
+        return self.spec.architecture.startswith(ADAPTER_PREFIX)

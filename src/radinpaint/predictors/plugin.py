@@ -4,6 +4,9 @@
   package (bone age and sex); works offline.
 - ``study-resnet50``: the reference study's ResNet-50 ensembles from its weights folder
   (option ``weights_dir``).
+- ``torchscript``, ``onnx``, ``timm``, ``module``, ``models``: a model of your own (a file,
+  a timm checkpoint, your Python code, or several in a JSON file); see
+  :mod:`radinpaint.predictors.adapters`.
 - ``ensemble``: any ensemble directory written by ``radinpaint train-predictor`` or
   :func:`~radinpaint.predictors.save_ensemble` (option ``path``). Its TorchScript members
   load only with ``allow_torchscript=true`` (or ``RADINPAINT_ALLOW_TORCHSCRIPT=1``):
@@ -100,7 +103,9 @@ def load_phantom_ensemble(
         )
     from .checkpoint import load_ensemble
 
-    return load_ensemble(PHANTOM_WEIGHTS, **options)
+    ensemble = load_ensemble(PHANTOM_WEIGHTS, **options)
+    ensemble.metadata["trained_on"] = "phantoms"  # radinpaint's synthetic hands only
+    return ensemble
 
 
 def load_study(
@@ -202,5 +207,37 @@ def radinpaint_register_predictors(register: Register) -> None:
         "ensemble",
         load_saved,
         summary="An ensemble folder saved by radinpaint train-predictor (option path)",
+        capabilities=_declared,
+    )
+    from . import adapters, combined
+
+    register(
+        "torchscript",
+        adapters.load_torchscript,
+        summary="Your TorchScript model file (path, targets, preprocessing; allow_torchscript)",
+        capabilities=_declared,
+    )
+    register(
+        "onnx",
+        adapters.load_onnx,
+        summary="Your ONNX model file, run by onnxruntime (path, targets, preprocessing)",
+        capabilities=_declared,
+    )
+    register(
+        "timm",
+        adapters.load_timm,
+        summary="A timm architecture with your checkpoint (model, path, targets, ...)",
+        capabilities=_declared,
+    )
+    register(
+        "module",
+        adapters.load_module,
+        summary="Your Python model: factory=package.module:function (targets, ...)",
+        capabilities=_declared,
+    )
+    register(
+        "models",
+        combined.load_models,
+        summary="Several of your models as one ensemble, from a JSON file (config)",
         capabilities=_declared,
     )

@@ -14,6 +14,15 @@ checkpoint always knows what its network expects. Four presets:
   1 channel, normalised to zero mean / unit SD per image (robust to exposure changes).
 - :data:`PHANTOM_256`: the same at 256 pixels, fine enough to show physeal gaps and fusion
   (the shipped phantom ensemble's bone-age members).
+- :data:`IMAGENET_224`: a typical ImageNet-pretrained classifier's input: no crop, longest
+  side 224, padded, 3 channels, ImageNet mean and SD per channel.
+
+Geometry (``fit``): ``"letterbox"`` keeps the aspect ratio (longest side to ``size``, zero
+padding to a square), ``"squash"`` resizes straight to ``size x size``, ``"center-crop"``
+resizes the shortest side to ``size`` and keeps the central square. Normalisation
+(``normalize``): ``"none"`` (pixels in [0, 1], the study's ``/255``), ``"per-image"``,
+``"fixed"`` (one mean and SD) or ``"imagenet"`` (per-channel ImageNet mean and SD, 3
+channels).
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ from ..errors import InvalidInputError
 from ..records import Case, Radiograph
 
 __all__ = [
+    "FITS",
+    "IMAGENET_224",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "NORMALIZATIONS",
     "PHANTOM_128",
     "PHANTOM_256",
     "PRESETS",
@@ -38,7 +52,15 @@ __all__ = [
 ]
 
 _RESIZE_MODES = ("torch-area", "cv2-area", "cv2-linear")
-_NORMALIZE = ("none", "per-image", "fixed")
+_NORMALIZE = ("none", "per-image", "fixed", "imagenet")
+NORMALIZATIONS: tuple[str, ...] = _NORMALIZE
+"""The ``normalize`` values a :class:`Preprocessing` takes."""
+FITS: tuple[str, ...] = ("letterbox", "squash", "center-crop")
+"""The ``fit`` values (how the image is brought to a square)."""
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+"""Per-channel mean of ``normalize="imagenet"``."""
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+"""Per-channel SD of ``normalize="imagenet"``."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
@@ -69,12 +91,17 @@ class Preprocessing:
             ``x > 0``).
         resize: ``"torch-area"`` (torch ``area`` = MONAI's default), ``"cv2-area"`` or
             ``"cv2-linear"``.
-        normalize: ``"none"``, ``"per-image"`` (zero mean, unit SD) or ``"fixed"``
-            (``(x - mean) / std``).
+        normalize: ``"none"``, ``"per-image"`` (zero mean, unit SD), ``"fixed"``
+            (``(x - mean) / std``) or ``"imagenet"`` (per channel, :data:`IMAGENET_MEAN`
+            and :data:`IMAGENET_STD`; needs 3 channels).
         mean: the fixed mean (``normalize="fixed"``).
         std: the fixed SD (``normalize="fixed"``).
         quantize_8bit: round pixels to 8 bits first (replays pipelines that read 8-bit PNGs
             of higher-depth sources).
+        fit: ``"letterbox"`` (longest side to ``size``, zero padding), ``"squash"`` (straight
+            to ``size x size``) or ``"center-crop"`` (shortest side to ``size``, central
+            square). Left out of :meth:`to_dict` at its default, so configs saved before it
+            existed keep their fingerprints.
     """
 
     name: str = "custom"
@@ -87,15 +114,32 @@ class Preprocessing:
     mean: float = attrs.field(default=0.0, converter=float)
     std: float = attrs.field(default=1.0, converter=float)
     quantize_8bit: bool = False
+    fit: str = attrs.field(default="letterbox", validator=_one_of(FITS))
 
     @channels.validator
     def _check_channels(self, attribute: attrs.Attribute, value: int) -> None:
         if value not in (1, 3):
             raise InvalidInputError(f"preprocessing channels must be 1 or 3, got {value}")
 
+    def __attrs_post_init__(self) -> None:
+        if self.normalize == "imagenet" and self.channels != 3:
+            raise InvalidInputError(
+                f"preprocessing {self.name!r}: normalize='imagenet' is per channel and needs "
+                f"channels=3, got channels={self.channels}",
+                fix="use channels=3, or normalize='fixed' with one mean and std for 1 channel",
+            )
+        if self.normalize == "fixed" and self.std == 0:
+            raise InvalidInputError(
+                f"preprocessing {self.name!r}: normalize='fixed' needs std != 0",
+                fix="give the SD your model was trained with, e.g. std=0.25",
+            )
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (saved in member configs)."""
-        return attrs.asdict(self)
+        """JSON-ready form (saved in member configs); ``fit`` only when not the default."""
+        out = attrs.asdict(self)
+        if out["fit"] == "letterbox":
+            del out["fit"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
@@ -133,6 +177,17 @@ class Preprocessing:
             pixels = np.rint(pixels * 255.0).astype(np.float32) / np.float32(255.0)
         if self.crop_foreground:
             pixels = crop_foreground(pixels, self.crop_threshold)
+        if self.fit == "squash":
+            return resize_to(pixels, self.size, self.size, self.resize)
+        if self.fit == "center-crop":
+            h, w = pixels.shape
+            scale = self.size / min(h, w)
+            nh, nw = max(self.size, round(h * scale)), max(self.size, round(w * scale))
+            resized = resize_to(pixels, nh, nw, self.resize)
+            top, left = (nh - self.size) // 2, (nw - self.size) // 2
+            return np.ascontiguousarray(
+                resized[top : top + self.size, left : left + self.size], dtype=np.float32
+            )
         return pad_square(resize_longest(pixels, self.size, self.resize), self.size)
 
     def finish(self, squares: Any) -> Any:
@@ -153,9 +208,19 @@ class Preprocessing:
             out = (out - self.mean) / self.std
         if isinstance(out, np.ndarray):
             out = out.astype(np.float32, copy=False)[:, None]
-            return np.repeat(out, 3, axis=1) if self.channels == 3 else out
+            out = np.repeat(out, 3, axis=1) if self.channels == 3 else out
+            if self.normalize == "imagenet":
+                mean = np.asarray(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1)
+                std = np.asarray(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1)
+                out = (out - mean) / std
+            return out
         out = out[:, None]
-        return out.expand(-1, 3, -1, -1).contiguous() if self.channels == 3 else out
+        out = out.expand(-1, 3, -1, -1).contiguous() if self.channels == 3 else out
+        if self.normalize == "imagenet":
+            mean = out.new_tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+            std = out.new_tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+            out = (out - mean) / std
+        return out
 
     def batch(self, images: Sequence[Radiograph | Case | np.ndarray]) -> np.ndarray:
         """Preprocess several images into one ``(N, channels, size, size)`` array."""
@@ -198,6 +263,12 @@ def resize_longest(pixels: np.ndarray, size: int, mode: str = "torch-area") -> n
     h, w = pixels.shape
     scale = size / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return resize_to(pixels, nh, nw, mode)
+
+
+def resize_to(pixels: np.ndarray, nh: int, nw: int, mode: str = "torch-area") -> np.ndarray:
+    """Resize to ``nh x nw`` pixels with the ``resize`` mode of :class:`Preprocessing`."""
+    h, w = pixels.shape
     if (nh, nw) == (h, w):
         return np.ascontiguousarray(pixels, dtype=np.float32)
     if mode == "torch-area":
@@ -247,8 +318,14 @@ PHANTOM_128 = Preprocessing(
 PHANTOM_256 = attrs.evolve(PHANTOM_128, name="phantom-256", size=256)
 """As :data:`PHANTOM_128` at 256 pixels: physeal gaps of a 512-px phantom stay visible."""
 
+IMAGENET_224 = Preprocessing(
+    name="imagenet-224", size=224, channels=3, crop_foreground=False, normalize="imagenet"
+)
+"""A typical ImageNet-pretrained classifier: longest side 224, padded, 3 channels, ImageNet
+mean and SD per channel."""
+
 PRESETS: dict[str, Preprocessing] = {
-    p.name: p for p in (STUDY_320, SQUARE_512, PHANTOM_128, PHANTOM_256)
+    p.name: p for p in (STUDY_320, SQUARE_512, PHANTOM_128, PHANTOM_256, IMAGENET_224)
 }
 """The named presets."""
 

@@ -56,9 +56,12 @@ VIEWS_TEXT = (
 
 
 def summary_paragraph(result: EvaluationResult) -> str:
-    """The plain-English paragraph the report opens with (empty without an attribution)."""
+    """The plain-English paragraph the report opens with (without an attribution: only the
+    warning about a phantom-trained predictor on real data, if any, else empty)."""
     if attribution_rows(result).empty:
-        return ""
+        from ..predictors.provenance import report_warning
+
+        return report_warning(result.manifest) or ""
     return result.summary_paragraph()
 
 

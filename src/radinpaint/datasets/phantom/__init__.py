@@ -260,6 +260,10 @@ class PhantomDataset(Sequence[Case]):
         version: the generator version (see :func:`make_phantom`), kept as a str.
     """
 
+    content = "phantoms"
+    """What the images are: synthetic phantoms (see :attr:`ImageDataset.content
+    <radinpaint.datasets.ImageDataset.content>`)."""
+
     def __init__(
         self,
         n: int,
