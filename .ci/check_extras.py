@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXTRAS = ("openai", "diffusers", "ocr", "onnx", "all")
+EXTRAS = ("openai", "diffusers", "ocr", "onnx", "ray", "all")
 FORBIDDEN = ("torch", "torchvision", "torchaudio")
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRY_RUN_FLAG",
+    "CallTask",
     "InpaintCalls",
     "Outcome",
     "error_text",
@@ -118,6 +119,23 @@ def _relabel(result: InpaintResult, request: InpaintRequest, key: str | None) ->
     return attrs.evolve(result, case_id=request.case_id, image=image, extra=extra)
 
 
+@attrs.frozen(eq=False)
+class CallTask:
+    """What :meth:`InpaintCalls.stream` hands an executor: ``task((indices, requests))``
+    sends one call of the backend and returns one :class:`Outcome` per request.
+
+    A local executor just calls it. An executor that runs calls on other machines reads
+    :attr:`calls` (the backend's spec, capabilities, options and cache) to send the same
+    call from there, with the results cached where every machine sees them.
+    """
+
+    calls: InpaintCalls
+
+    def __call__(self, item: tuple[list[int], list[InpaintRequest]]) -> list[Outcome]:
+        """Send ``item``'s requests as one call (see :meth:`InpaintCalls.call`)."""
+        return self.calls.call(item[1])
+
+
 @attrs.define(eq=False)
 class InpaintCalls:
     """One backend's calls: cache lookups, grouping, guarded concurrency, per-call caching.
@@ -130,6 +148,10 @@ class InpaintCalls:
             with ``capabilities.fingerprint`` they name the configuration.
         retries: how many more rounds failed, retryable requests get.
         batch_size: overrides the declared batch size.
+        spec: the :class:`~radinpaint.evaluation.specs.BackendSpec` the backend was built
+            from, for an executor that builds its own copy of the backend on other machines
+            (:class:`~radinpaint.evaluation.ray_executor.RayExecutor`); ``None``: the backend
+            object itself is shipped.
     """
 
     backend: Any
@@ -138,6 +160,7 @@ class InpaintCalls:
     options: Mapping[str, Any] = attrs.field(factory=dict)
     retries: int = 1
     batch_size: int | None = None
+    spec: Any = attrs.field(default=None, kw_only=True)
     _slots: threading.BoundedSemaphore = attrs.field(init=False)
     _stopped: str | None = attrs.field(init=False, default=None)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
@@ -319,7 +342,7 @@ class InpaintCalls:
             calls = [[todo[j] for j in c] for c in grouped]
             work = ((c, [requests[i] for i in c]) for c in calls)
             for (indices, _), outcomes in executor.map(
-                lambda item: self.call(item[1]),
+                CallTask(self),
                 work,
                 # twice the declared calls: while one thread stores a call's results,
                 # another already holds the backend (the guard keeps it at the declared

@@ -69,6 +69,7 @@ class EditRecord:
     headers: dict[str, str]
     problems: list[str]
     body: bytes = b""
+    arrived: float = 0.0  # time.monotonic() when the request arrived
 
 
 @attrs.define
@@ -312,6 +313,7 @@ def _make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 problems=problems,
                 body=body,
+                arrived=started,
             )
             with state.lock:
                 state.edits.append(record)

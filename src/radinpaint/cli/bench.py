@@ -217,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         "geometry": args.geometry,
         "n_resamples": args.n_resamples,
         "workers": args.workers or 2,
+        "executor": args.executor,
+        "ray_address": args.ray_address,
         "cache_dir": str(cache),
         "progress": not args.no_progress,
         "pixel_detail_cases": args.pixel_detail,

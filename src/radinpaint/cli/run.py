@@ -65,6 +65,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         "as-returned)")  # fmt: skip
     parser.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples")
     parser.add_argument("--workers", type=int, default=None, help="threads for backends")
+    parser.add_argument("--executor", choices=["local", "serial", "ray"], default=None,
+                        help="where the work runs: threads here (local, default), "
+                        "one at a time (serial), or a Ray cluster (ray; needs "
+                        "radinpaint[ray])")  # fmt: skip
+    parser.add_argument("--ray-address", default=None,
+                        help="the Ray cluster to join with --executor ray (e.g. auto, "
+                        "ray://HOST:10001; default: start one on this machine)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--format", default="csv,json,md,html",
                         help="report formats (comma list of csv, json, md, html)")  # fmt: skip
@@ -360,6 +367,8 @@ def run(args: argparse.Namespace) -> int:
         "geometry": args.geometry,
         "n_resamples": args.n_resamples,
         "workers": args.workers,
+        "executor": args.executor,
+        "ray_address": args.ray_address,
         "cache_dir": str(args.cache or config.get("cache_dir") or args.out / "cache"),
         "progress": False if args.no_progress else None,
     }

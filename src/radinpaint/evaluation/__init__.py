@@ -25,6 +25,7 @@ from .decomposition import FRAMES, VIEWS, Decomposed, decompose
 from .executor import Executor, LocalExecutor, SerialExecutor
 from .predcache import PredictionCache
 from .presets import PRESETS, Preset, get_preset
+from .ray_executor import RayExecutor
 from .result import EvaluationResult
 from .schema import TABLE_SCHEMA, TableColumn
 from .specs import BackendSpec
@@ -45,6 +46,7 @@ __all__ = [
     "LocalExecutor",
     "PredictionCache",
     "Preset",
+    "RayExecutor",
     "SerialExecutor",
     "TableColumn",
     "case_seed",

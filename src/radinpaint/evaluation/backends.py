@@ -132,7 +132,9 @@ def build_inpainters(
             slots.append(InpainterSlot(spec, error=error_text(exc), replicate=replicate))
             continue
         caps = built.capabilities
-        calls = InpaintCalls(built.backend, caps, cache, dict(spec.options), batch_size=batch_size)
+        calls = InpaintCalls(
+            built.backend, caps, cache, dict(spec.options), batch_size=batch_size, spec=spec
+        )
         start = caps.ledger.totals() if caps.ledger is not None else SpendTotals()
         slots.append(InpainterSlot(spec, built.backend, caps, calls, None, replicate, start))
     return slots

@@ -51,6 +51,8 @@ CONFIG_KEYS: tuple[str, ...] = (
     "prompt",
     "cache_dir",
     "workers",
+    "executor",
+    "ray_address",
     "views",
     "geometry",
     "chunk_size",
@@ -138,7 +140,7 @@ def dataset_from_config(spec: Mapping[str, Any] | str) -> Sequence[Case]:
 def evaluation_from_config(config: Mapping[str, Any], **overrides: Any) -> Evaluation:
     """Build an Evaluation from ``config`` (keys in :data:`CONFIG_KEYS`); ``overrides`` win."""
     from .core import Evaluation
-    from .executor import LocalExecutor
+    from .executor import LocalExecutor, SerialExecutor
     from .presets import get_preset
 
     merged = {**dict(config), **{k: v for k, v in overrides.items() if v is not None}}
@@ -159,6 +161,24 @@ def evaluation_from_config(config: Mapping[str, Any], **overrides: Any) -> Evalu
     if n_resamples is not None:
         preset = preset.with_resamples(int(n_resamples))
     workers = merged.pop("workers", None)
-    if workers is not None:
-        merged["executor"] = LocalExecutor(int(workers))
+    kind = merged.pop("executor", None)
+    address = merged.pop("ray_address", None)
+    if kind is not None and not isinstance(kind, str):
+        merged["executor"] = kind  # an executor object
+    elif kind == "ray" or (kind is None and address is not None):
+        from .ray_executor import RayExecutor
+
+        merged["executor"] = RayExecutor(address=address)
+    elif kind == "serial":
+        merged["executor"] = SerialExecutor()
+    elif kind in (None, "local"):
+        if workers is not None:
+            merged["executor"] = LocalExecutor(int(workers))
+    else:
+        raise InvalidInputError(
+            f"unknown executor {kind!r}",
+            input="executor",
+            available=["local", "serial", "ray"],
+            fix="use 'local' (threads here), 'serial' (one at a time) or 'ray' (a Ray cluster)",
+        )
     return Evaluation(dataset=dataset, preset=preset, **merged)

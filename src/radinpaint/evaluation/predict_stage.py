@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import attrs
 
 from ..errors import MissingLabelError, error_text
 from ..records import Predictions, Radiograph
@@ -13,7 +15,7 @@ from .executor import Executor
 from .predcache import PredictionCache
 from .tally import Tally
 
-__all__ = ["error_key", "predict_chunk"]
+__all__ = ["PredictTask", "error_key", "predict_chunk"]
 
 
 def error_key(label: str, image_hash: str, male: bool | None) -> tuple[str, str]:
@@ -28,6 +30,39 @@ def error_key(label: str, image_hash: str, male: bool | None) -> tuple[str, str]
 def _use(users: dict[str, dict[str, None]], image_hash: str, case_id: str) -> None:
     """Note that ``case_id`` uses image ``image_hash`` (each case once, in order)."""
     users.setdefault(image_hash, {})[case_id] = None
+
+
+@attrs.frozen(eq=False)
+class PredictTask:
+    """What the prediction stage hands an executor: ``task(batch)`` predicts one batch.
+
+    A local executor just calls it. An executor that predicts on other machines reads
+    :meth:`inputs` (the images and sexes of a batch), runs the predictor built from
+    ``slot.spec`` there, and hands the answer to :meth:`finish` here.
+
+    Attributes:
+        slot: the predictor of the run.
+        images: the image of every (image hash, sex) key of the chunk still to predict.
+    """
+
+    slot: PredictorSlot
+    images: Mapping[PredictionKey, Radiograph]
+
+    def inputs(
+        self, batch: Sequence[PredictionKey]
+    ) -> tuple[list[Radiograph], list[bool | None] | None]:
+        """The batch's images, and the sexes passed (None: the predictor takes none)."""
+        male = [m for _, m in batch] if self.slot.capabilities.needs_sex else None
+        return [self.images[k] for k in batch], male
+
+    def finish(self, batch: Sequence[PredictionKey], result: object) -> Predictions:
+        """``result`` checked to be Predictions for every image of ``batch``."""
+        return check_predictions(self.slot, result, len(batch))
+
+    def __call__(self, batch: Sequence[PredictionKey]) -> Predictions:
+        """Predict ``batch`` here (at most the declared number of calls at once)."""
+        images, male = self.inputs(batch)
+        return self.finish(batch, self.slot.predict(images, male))
 
 
 def predict_chunk(
@@ -99,12 +134,7 @@ def _predict_batches(
     """
     keys = list(todo)
     batches = [keys[i : i + size] for i in range(0, len(keys), size)]
-
-    def work(batch: list[PredictionKey]) -> Predictions:
-        male = [m for _, m in batch] if pred.capabilities.needs_sex else None
-        result = pred.predict([todo[k] for k in batch], male)
-        return check_predictions(pred, result, len(batch))
-
+    work = PredictTask(pred, todo)
     workers = pred.capabilities.max_concurrency
     retry: list[list[PredictionKey]] = []
     for round_items in (batches, retry):

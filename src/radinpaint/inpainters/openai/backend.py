@@ -417,6 +417,17 @@ class OpenAIInpainter:
         """Images generated (or possibly generated, for timed-out calls) so far."""
         return self._budget.spent_images
 
+    def share_limits(self, bucket: TokenBucket, budget: Budget) -> None:
+        """Use a rate limit and a budget shared with other backend objects.
+
+        Several copies of this backend (one per worker process of a cluster) then keep
+        together to one ``images_per_minute`` and one ``max_images``/``max_usd``, as one
+        object does (``bucket`` and ``budget`` may be proxies with the same methods).
+        """
+        with self._lock:
+            self._bucket = bucket
+            self._budget = budget
+
     # ----------------------------------------------------------------- planning
     def _calls(self, requests: Sequence[InpaintRequest]) -> list[_Call]:
         groups: dict[tuple[Any, ...], list[int]] = {}
