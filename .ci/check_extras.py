@@ -1,11 +1,12 @@
-"""Check that every extra except ``timm`` resolves beside the README's CPU torch.
+"""Check that every extra except ``timm`` and ``fidelity`` resolves beside the README's CPU torch.
 
 For each extra, ``pip install --dry-run`` resolves ``torch==2.13.0 -e ".[EXTRA]"`` and the
 check fails when the resolution would install another torch or any torchvision: PyPI's
 torchvision does not load beside the CPU build of torch (``operator torchvision::nms does
 not exist``) and then breaks transformers, so the diffusers backend too. ``timm`` needs
 torchvision, so it is documented with the torch/torchvision pairs that go together and is
-not part of ``all``.
+not part of ``all``; so does ``fidelity`` (torch-fidelity, for the standard InceptionV3
+features of the ``generative`` metric).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXTRAS = ("openai", "diffusers", "ocr", "onnx", "ray", "all")
+EXTRAS = ("openai", "diffusers", "ocr", "onnx", "saliency", "ray", "all")
 FORBIDDEN = ("torch", "torchvision", "torchaudio")
 
 

@@ -92,6 +92,12 @@ class Capabilities:
             synthetic hands: meaningless on real radiographs), ``"real"`` (radiographs), a
             free description, or ``"unknown"``. The command line and the report warn when a
             phantom-trained predictor reads real data.
+        reads_images: a metric that also reads the images (an
+            :class:`~radinpaint.protocols.ImageMetric`): the evaluation hands it each chunk's
+            originals and outputs through its ``observe`` before ``compute``.
+        reads_predictors: a metric that also uses the evaluation's built predictors (a
+            :class:`~radinpaint.protocols.PredictorMetric`): the evaluation hands them to its
+            ``use_predictors`` before the first chunk.
     """
 
     deterministic: bool = False
@@ -106,6 +112,8 @@ class Capabilities:
     operational_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     ledger: SpendLedger | None = attrs.field(default=None, eq=False, repr=False)
     trained_on: str = attrs.field(default="unknown", converter=lambda v: str(v or "unknown"))
+    reads_images: bool = False
+    reads_predictors: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the manifest (the ledger's totals rather than the object)."""
@@ -121,6 +129,8 @@ class Capabilities:
             "secret_options": sorted(self.secret_options),
             "operational_options": sorted(self.operational_options),
             "trained_on": self.trained_on,
+            "reads_images": self.reads_images,
+            "reads_predictors": self.reads_predictors,
         }
         if self.ledger is not None:
             out["ledger"] = self.ledger.totals().to_dict()

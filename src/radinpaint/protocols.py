@@ -47,7 +47,16 @@ from .records import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Inpainter", "MaskProvider", "Metric", "MetricResult", "Predictor"]
+__all__ = [
+    "ImageMetric",
+    "Inpainter",
+    "MaskProvider",
+    "Metric",
+    "MetricResult",
+    "Predictor",
+    "PredictorMetric",
+    "ScoredImage",
+]
 
 
 @runtime_checkable
@@ -171,12 +180,15 @@ class MetricResult:
         values: headline numbers by key (``"mae"``, ``"mae_ci_low"``, ...).
         table: a tidy table of detailed results (per inpainter, per predictor, ...), or None.
         details: anything else JSON-serialisable for ``results.json``.
+        samples: small in-memory data the report draws figures from (downsampled images
+            and maps of a few cases); never written to ``results.json``.
     """
 
     name: str
     values: Mapping[str, float] = attrs.field(factory=dict)
     table: pd.DataFrame | None = None
     details: Mapping[str, Any] = attrs.field(factory=dict)
+    samples: Sequence[Any] = attrs.field(default=(), eq=False, repr=False)
 
 
 @runtime_checkable
@@ -197,6 +209,66 @@ class Metric(Protocol):
 
     def compute(self, table: pd.DataFrame) -> MetricResult:
         """Compute the metric over the table."""
+        ...
+
+
+@attrs.frozen
+class ScoredImage:
+    """One image an evaluation scored, as an :class:`ImageMetric` observes it.
+
+    Attributes:
+        case_id: the case.
+        inpainter: the inpainter's label, or ``"original"`` for the case's own image.
+        backend: the inpainter's registered name (``"original"`` for the original).
+        variant: the variant number (0 for the original).
+        image: the image the predictors read: the original, or the output's ``total`` view
+            in the evaluation's scoring frame.
+        content_hash: the image's :meth:`~radinpaint.records.Radiograph.content_hash`.
+        case: the case itself (its sex, anatomy mask and metadata), on originals; ``None``
+            on outputs and outside an evaluation.
+        mask: the artifact mask the evaluation inpainted (the original's frame), on
+            originals and outputs; ``None`` outside an evaluation.
+    """
+
+    case_id: str
+    inpainter: str
+    backend: str
+    variant: int
+    image: Radiograph
+    content_hash: str
+    case: Case | None = None
+    mask: Mask | None = None
+
+
+@runtime_checkable
+class ImageMetric(Metric, Protocol):
+    """A metric that also reads the images (declared ``reads_images=True`` in its
+    :class:`~radinpaint.capabilities.Capabilities`).
+
+    The evaluation calls :meth:`observe` once per chunk of cases, from one thread, with the
+    chunk's originals and every computed output (a deterministic backend's variant 0 only:
+    its other variants are copies), then :meth:`~Metric.compute` with the tidy table.
+    Images are not kept by the evaluation: a metric keeps what it needs (features, not
+    pixels).
+    """
+
+    def observe(self, images: Sequence[ScoredImage]) -> None:
+        """Take note of one chunk's images."""
+        ...
+
+
+@runtime_checkable
+class PredictorMetric(Metric, Protocol):
+    """A metric that also uses the evaluation's predictors (declared
+    ``reads_predictors=True`` in its :class:`~radinpaint.capabilities.Capabilities`).
+
+    The evaluation calls :meth:`use_predictors` once, before the first chunk, with every
+    predictor it built (label -> backend); an error raised there is reported as the
+    metric's error and the metric is not run.
+    """
+
+    def use_predictors(self, predictors: Mapping[str, Predictor]) -> None:
+        """Take the evaluation's built predictors, by label."""
         ...
 
 

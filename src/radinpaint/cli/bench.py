@@ -222,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
         "cache_dir": str(cache),
         "progress": not args.no_progress,
         "pixel_detail_cases": args.pixel_detail,
+        "add_metrics": split_list(args.add_metrics),
     }
     config = {k: v for k, v in config.items() if v is not None}
     for spec in config["inpainters"]:  # keep options the secret filter would drop

@@ -64,6 +64,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                         "the backend returned them (default: the preset's; study: "
                         "as-returned)")  # fmt: skip
     parser.add_argument("--n-resamples", type=int, default=None, help="bootstrap resamples")
+    parser.add_argument("--add-metrics", default=None,
+                        help="metric specs run besides the preset's, e.g. generative (FID, "
+                        "KID, precision/recall/density/coverage); default: none")  # fmt: skip
     parser.add_argument("--workers", type=int, default=None, help="threads for backends")
     parser.add_argument("--executor", choices=["local", "serial", "ray"], default=None,
                         help="where the work runs: threads here (local, default), "
@@ -202,7 +205,8 @@ def check_config(config: dict[str, Any], overrides: dict[str, Any]) -> None:
 
 
 def check_backends(config: dict[str, Any]) -> None:
-    """Every inpainter, predictor and mask provider named is registered and takes its options.
+    """Every inpainter, predictor, metric and mask provider named is registered and takes its
+    options.
 
     A backend that is registered but cannot be built here (no weights, no key) is still
     reported by the run itself, in its failures.
@@ -210,7 +214,8 @@ def check_backends(config: dict[str, Any]) -> None:
     from .. import registry
     from ..evaluation.specs import BackendSpec, parse_specs
 
-    kinds = (("inpainters", "inpainter"), ("predictors", "predictor"))
+    kinds = (("inpainters", "inpainter"), ("predictors", "predictor"),
+             ("metrics", "metric"), ("add_metrics", "metric"))  # fmt: skip
     named = [(kind, spec) for key, kind in kinds for spec in parse_specs(config.get(key), key)]
     if config.get("mask_provider") is not None:
         named.append(("mask_provider", BackendSpec.parse(config["mask_provider"])))
@@ -371,6 +376,7 @@ def run(args: argparse.Namespace) -> int:
         "ray_address": args.ray_address,
         "cache_dir": str(args.cache or config.get("cache_dir") or args.out / "cache"),
         "progress": False if args.no_progress else None,
+        "add_metrics": split_list(args.add_metrics),
     }
     check_config(config, overrides)
     evaluation = evaluation_from_config(config, **overrides)

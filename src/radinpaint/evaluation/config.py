@@ -12,6 +12,7 @@ A configuration is a mapping (read from a JSON file by ``radinpaint run --config
       "preset": "recommended",
       "geometry": null,
       "metrics": null,
+      "add_metrics": [],
       "seed": 0,
       "prompt": null,
       "cache_dir": "runs/cache",
@@ -63,6 +64,7 @@ CONFIG_KEYS: tuple[str, ...] = (
     "n_samples",
     "pixel_detail_cases",
     "replicate_seed_independent",
+    "add_metrics",
 )
 """Keys a configuration may hold."""
 

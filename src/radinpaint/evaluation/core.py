@@ -108,6 +108,8 @@ class Evaluation:
         replicate_seed_independent: run backends that declare ``deterministic=True`` for
             variant 0 only and reuse that output for the other variants; False runs every
             variant.
+        add_metrics: metric specs run in addition to :attr:`metrics` (or the preset's list),
+            e.g. ``["generative"]`` for FID, KID and precision/recall/density/coverage.
     """
 
     dataset: Sequence[Case]
@@ -139,6 +141,9 @@ class Evaluation:
     n_samples: int = 12
     pixel_detail_cases: int = 3
     replicate_seed_independent: bool = True
+    add_metrics: list[BackendSpec] = attrs.field(
+        factory=list, converter=lambda v: parse_specs(v, "metrics")
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.inpainters:
@@ -148,6 +153,14 @@ class Evaluation:
         if "total" not in self.views or not set(self.views) <= set(VIEWS):
             raise InvalidInputError(
                 f"views must include 'total' and come from {VIEWS}, got {self.views}"
+            )
+        labels = [s.label for s in self.metric_specs()]
+        repeated = sorted({lb for lb in labels if labels.count(lb) > 1})
+        if repeated:
+            raise InvalidInputError(
+                f"metric label(s) {repeated} appear twice (add_metrics repeats a metric "
+                "already run)",
+                fix="give the added metric its own label (LABEL=NAME:OPTIONS) or leave it out",
             )
         if self.geometry is not None and self.geometry not in FRAMES:
             raise InvalidInputError(
@@ -169,10 +182,12 @@ class Evaluation:
         return evaluation_from_config(config, **overrides)
 
     def metric_specs(self) -> list[BackendSpec]:
-        """The metrics that will run: the explicit list, else the preset's."""
+        """The metrics that will run: the explicit list, else the preset's; then
+        :attr:`add_metrics`."""
         if self.metrics is not None:
-            return self.metrics
-        return [BackendSpec(name, opts, label) for label, name, opts in self.preset.metrics]
+            return [*self.metrics, *self.add_metrics]
+        preset = [BackendSpec(name, opts, label) for label, name, opts in self.preset.metrics]
+        return [*preset, *self.add_metrics]
 
     def run(self) -> EvaluationResult:
         """Run everything and return an :class:`~.result.EvaluationResult`."""

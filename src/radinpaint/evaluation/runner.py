@@ -68,6 +68,9 @@ class Runner:
         )
         pred_root = None if ev.cache_dir is None else ev.cache_dir / "predictions"
         self.preds: list[PredictorSlot] = build_predictors(ev.predictors, pred_root)
+        self.built_metrics: dict[str, Any] = {}
+        self.metric_build_errors: dict[str, str] = {}
+        self.image_metrics: dict[str, Any] = {}
 
     # -- the run -------------------------------------------------------------------------
 
@@ -84,6 +87,7 @@ class Runner:
         for pred in self.preds:
             if pred.error is not None:
                 tally.fail("build", predictor=pred.label, error=pred.error)
+        self.build_metrics()
         per_case = sum(1 if i.deterministic else ev.variants for i in self.inps if not i.error)
         tally.open_progress(len(ev.dataset) * per_case, enabled=ev.progress)
         try:
@@ -93,6 +97,7 @@ class Runner:
             for chunk in chunks_ready:
                 self.rows += chunk.error_rows
                 self.views(chunk)
+                self.observe(chunk)
                 predict_chunk(chunk, self.preds, ev.executor, ev.predict_batch_size, tally)
                 t = time.perf_counter()
                 self.rows += chunk_rows(
@@ -400,6 +405,65 @@ class Runner:
 
     # -- metrics -------------------------------------------------------------------------
 
+    def build_metrics(self) -> None:
+        """Build every metric before the run; those declaring ``reads_images`` are handed
+        each chunk's images (:meth:`observe`), those declaring ``reads_predictors`` the
+        built predictors (label -> backend; those that failed to build left out). A metric
+        that cannot be built is reported with the others' results."""
+        for spec in self.ev.metric_specs():
+            try:
+                built = spec.build_declared("metric")
+                if built.capabilities.reads_predictors:
+                    built.backend.use_predictors(
+                        {p.label: p.backend for p in self.preds if p.error is None}
+                    )
+            except Exception as exc:
+                self.metric_build_errors[spec.label] = error_text(exc)
+                continue
+            self.built_metrics[spec.label] = built.backend
+            if built.capabilities.reads_images:
+                self.image_metrics[spec.label] = built.backend
+
+    def observe(self, chunk: Chunk) -> None:
+        """Hand the chunk's originals (with their case and mask) and every output's scored
+        (``total``) image (with the case's mask) to the metrics that read images; one that
+        fails is reported and not called again."""
+        if not self.image_metrics:
+            return
+        from ..protocols import ScoredImage
+
+        t = time.perf_counter()
+        originals = chunk.original_hash
+        images = [
+            ScoredImage(
+                case.id,
+                "original",
+                "original",
+                0,
+                case.image,
+                originals[case.id],
+                case=case,
+                mask=chunk.masks[case.id],
+            )
+            for case in chunk.cases
+        ]
+        names = {inp.label: inp.spec.name for inp in self.inps}
+        for (label, cid, variant), out in chunk.outputs.items():
+            total = out.view_hashes.get("total")
+            if out.result is None or out.error is not None or total is None:
+                continue
+            image = chunk.images[total]
+            images.append(
+                ScoredImage(cid, label, names[label], variant, image, total, mask=chunk.masks[cid])
+            )
+        for label, metric in list(self.image_metrics.items()):
+            try:
+                metric.observe(images)
+            except Exception as exc:
+                self.metric_build_errors[label] = f"observe: {error_text(exc)}"
+                del self.image_metrics[label]
+        self.tally.timed("metric_images_s", t)
+
     def metrics(self, table: pd.DataFrame) -> tuple[dict[str, Any], dict[str, str]]:
         """Every metric plugin over the error-free rows."""
         results: dict[str, Any] = {}
@@ -408,8 +472,13 @@ class Runner:
             return results, errors
         ok = table[table["error"].isna()].reset_index(drop=True)
         for spec in self.ev.metric_specs():
+            failed = self.metric_build_errors.get(spec.label)
+            if failed is not None:
+                errors[spec.label] = failed
+                self.tally.fail("metric", metric=spec.label, error=failed)
+                continue
             try:
-                metric = spec.build_declared("metric").backend
+                metric = self.built_metrics[spec.label]
                 results[spec.label] = metric.compute(ok)
             except Exception as exc:
                 errors[spec.label] = error_text(exc)

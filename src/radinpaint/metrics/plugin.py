@@ -13,6 +13,8 @@ from ..capabilities import Capabilities
 from ..hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
+    from ..saliency.shift import SaliencyShiftMetric
+    from .generative_metric import GenerativeMetric
     from .paired_metric import PairedMetric
     from .table_metrics import (
         CalibrationMetric,
@@ -68,6 +70,29 @@ def study(**options: Any) -> StudyMetric:
     return StudyMetric(**options)
 
 
+def saliency_shift(**options: Any) -> SaliencyShiftMetric:
+    """Mean per-case saliency shift with bootstrap CIs (:class:`SaliencyShiftMetric`)."""
+    from ..saliency.shift import SaliencyShiftMetric
+
+    return SaliencyShiftMetric(**options)
+
+
+def generative(**options: Any) -> GenerativeMetric:
+    """FID, KID, precision/recall/density/coverage of outputs vs originals (reads images)."""
+    from .generative_metric import GenerativeMetric
+
+    return GenerativeMetric(**options)
+
+
+IMAGE_METRIC_CAPABILITIES = Capabilities(deterministic=True, reads_images=True)
+"""What a built-in metric that reads images declares (``generative``)."""
+
+SALIENCY_CAPABILITIES = Capabilities(deterministic=True, reads_images=True, reads_predictors=True)
+"""What ``saliency-shift`` declares: it reads the images and explains the evaluation's
+predictors."""
+
+_CAPABILITIES = {"generative": IMAGE_METRIC_CAPABILITIES, "saliency-shift": SALIENCY_CAPABILITIES}
+
 _OPTIONS = {
     "regression": ("n_resamples", "confidence", "method", "seed", "aggregate_variants",
                    "aggregate"),
@@ -78,6 +103,11 @@ _OPTIONS = {
     "consistency": ("threshold", "ddof"),
     "calibration": ("method", "n_folds", "seed", "aggregate_variants", "aggregate"),
     "study": ("n_resamples", "seed"),
+    "generative": ("features", "weights", "k", "kid_subset_size", "kid_subsets",
+                   "n_resamples", "confidence", "method", "seed", "per_variant"),
+    "saliency-shift": ("n_resamples", "confidence", "method", "seed", "aggregate_variants",
+                       "aggregate", "predictors", "targets", "saliency", "members",
+                       "n_panels", "batch_size", "regions"),
 }  # fmt: skip
 
 
@@ -100,6 +130,8 @@ def radinpaint_register_metrics(register: Register) -> None:
         "consistency": "per-case bone-age SD/range and sex flips across variants",
         "calibration": "MAE recovered by linear recalibration (in-sample, cross-validated)",
         "study": "the reference study's scoring replayed (variant means, percentile CIs)",
+        "generative": "FID, KID, precision/recall/density/coverage of outputs vs originals",
+        "saliency-shift": "how far saliency maps moved, original to output, with bootstrap CIs",
     }
     factories = {
         "regression": regression,
@@ -108,11 +140,13 @@ def radinpaint_register_metrics(register: Register) -> None:
         "consistency": consistency,
         "calibration": calibration,
         "study": study,
+        "generative": generative,
+        "saliency-shift": saliency_shift,
     }
     for name, factory in factories.items():
         register(
             name,
             _with_signature(factory, _OPTIONS[name]),
             summary=summaries[name],
-            capabilities=METRIC_CAPABILITIES,
+            capabilities=_CAPABILITIES.get(name, METRIC_CAPABILITIES),
         )

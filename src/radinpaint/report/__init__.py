@@ -7,6 +7,11 @@
   redraw and content, with intervals and tests;
 - ``views.csv``: MAE, AUC and prediction shifts of every view against the originals;
 - ``pixels.csv``: per-output pixel facts;
+- ``generative.csv`` (when the ``generative`` metric ran): FID, KID, precision, recall,
+  density and coverage per inpainter and variant, with intervals (one file per such metric,
+  named by its label);
+- ``saliency-shift.csv`` (when the ``saliency-shift`` metric ran): the saliency shift per
+  inpainter x predictor x target x method, with intervals (likewise named by its label);
 - ``results.json``: summary, headline, decomposition, views, every metric, pixel summary,
   failures, manifest;
 - ``manifest.json``: versions, options, seeds, prompts, input hashes, timings, cost;
@@ -35,6 +40,8 @@ def write_report(
     result: EvaluationResult, out_dir: str | Path, *, formats: tuple[str, ...] = FORMATS
 ) -> dict[str, Path]:
     """Write the report files for ``result`` into ``out_dir``; returns name -> path."""
+    import re
+
     from ..errors import InvalidInputError
     from .figures import draw_all
     from .html import render_html
@@ -56,6 +63,11 @@ def write_report(
         result.views.to_csv(paths["views.csv"], index=False)
         paths["pixels.csv"] = out / "pixels.csv"
         result.pixels.table().to_csv(paths["pixels.csv"], index=False)
+        for label, res in result.metrics.items():
+            if res.name in ("generative", "saliency-shift") and res.table is not None:
+                name = re.sub(r"[^A-Za-z0-9._-]+", "_", label) + ".csv"
+                paths[name] = out / name
+                res.table.to_csv(paths[name], index=False)
     if "json" in formats:
         paths["results.json"] = write_json(out / "results.json", results_document(result))
         paths["manifest.json"] = write_json(out / "manifest.json", result.manifest)

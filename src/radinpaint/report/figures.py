@@ -32,6 +32,7 @@ __all__ = [
     "inpainter_colors",
     "intensity_histograms",
     "roc_curves",
+    "saliency_overlays",
 ]
 
 
@@ -418,8 +419,26 @@ FIGURES = {
     "histograms": ("Pooled intensity histograms", intensity_histograms),
     "images": ("Cases with the largest and the median bone-age shifts", image_grid),
     "dose": ("Dose-response of the diffusion redraw", lambda r: _dose_figure(r)),
-}
+    "saliency": ("Where the models look: saliency on originals and outputs",
+                 lambda r: saliency_overlays(r)),
+}  # fmt: skip
 """Figure name -> (title, function)."""
+
+
+def saliency_overlays(result: EvaluationResult) -> bytes | None:
+    """The ``saliency-shift`` metric's kept cases (original, output, the map on each, their
+    difference; :func:`radinpaint.report.saliency.saliency_grid`), or ``None`` when the
+    metric did not run or kept none."""
+    from .saliency import SaliencyPanel, saliency_grid
+
+    for res in result.metrics.values():
+        if res.name != "saliency-shift":
+            continue
+        panels = [p for p in res.samples if isinstance(p, SaliencyPanel)]
+        if panels:
+            head = ", ".join(str(v) for v in (res.details.get("panel_map") or {}).values())
+            return saliency_grid(panels, title=head)
+    return None
 
 
 def _dose_figure(result: EvaluationResult) -> bytes | None:

@@ -34,6 +34,7 @@ __all__ = [
     "failures_view",
     "for_display",
     "format_value",
+    "generative_view",
     "headline_view",
     "in_run_order",
     "inpainter_order",
@@ -815,6 +816,87 @@ def _generic(rows: pd.DataFrame, result: EvaluationResult, notes: _Footnotes) ->
     return [(_cells(rows, group, notes, ["note"]), "") for group in groups]
 
 
+def _saliency_shift(rows: pd.DataFrame, result: EvaluationResult, notes: _Footnotes) -> list:
+    """The ``saliency-shift`` metric: :func:`radinpaint.report.saliency.shift_table`."""
+    from .saliency import shift_table
+
+    table = shift_table(rows)
+    return [(table.frame, table.text)]
+
+
+def _sig(value: Any, digits: int = 3) -> str:
+    return "" if _missing(value) else f"{float(value):.{digits}g}"
+
+
+def generative_view(rows: pd.DataFrame) -> pd.DataFrame:
+    """The ``generative`` metric's tidy rows, one row per inpainter x variant: each
+    statistic's value, ``<stat>_ci_low``, ``<stat>_ci_high``, with ``n_cases``,
+    ``n_outputs`` and the notes of FID and KID (``note_distances``) and of the others
+    (``note_prdc``); notes about a single-point interval are left out: the interval shows
+    it."""
+    out: list[dict[str, Any]] = []
+    for (label, variant), group in rows.groupby(["inpainter", "variant"], sort=False):
+        row: dict[str, Any] = {"inpainter": label, "variant": variant}
+        notes: dict[str, list[str]] = {"note_distances": [], "note_prdc": []}
+        for _, r in group.iterrows():
+            stat = str(r["metric"])
+            row[stat], row[f"{stat}_ci_low"], row[f"{stat}_ci_high"] = (
+                r["value"], r["ci_low"], r["ci_high"])  # fmt: skip
+            row["n_cases"], row["n_outputs"] = r["n_cases"], r["n_outputs"]
+            kept = notes["note_distances" if stat in ("fid", "kid") else "note_prdc"]
+            for part in str(r.get("note") or "").split("; "):
+                if part and "single point" not in part and part not in kept:
+                    kept.append(part)
+        row.update({key: "; ".join(parts) for key, parts in notes.items()})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _generative(rows: pd.DataFrame, result: EvaluationResult, notes: _Footnotes) -> list:
+    """The ``generative`` metric: distances (FID, KID) and precision, recall, density and
+    coverage, per inpainter and variant (``pooled``: every variant together)."""
+    wide = generative_view(rows)
+    if wide.empty:
+        return []
+    features = str(rows["features"].iloc[0]) if "features" in rows.columns else ""
+
+    def ci(stat: str) -> Callable[[pd.Series], str]:
+        def cell(r: pd.Series) -> str:
+            if _missing(r.get(stat)):
+                return ""
+            low, high = r.get(f"{stat}_ci_low"), r.get(f"{stat}_ci_high")
+            if _missing(low) or _missing(high):
+                return _sig(r[stat])
+            return f"{_sig(r[stat])} [{_sig(low)}, {_sig(high)}]"
+
+        return cell
+
+    head: list[_Column] = [
+        ("variant", lambda r: str(r.get("variant"))),
+        ("cases", lambda r: _int(r.get("n_cases"))),
+        ("outputs", lambda r: _int(r.get("n_outputs"))),
+    ]
+    distances = [*head, ("FID [95% CI]", ci("fid")), ("KID [95% CI]", ci("kid"))]
+    prdc = [*head[:2]] + [(f"{s} [95% CI]", ci(s))
+                          for s in ("precision", "recall", "density", "coverage")]  # fmt: skip
+    text = (
+        f"Originals against each inpainter's outputs, in the features of {features}: "
+        "Fréchet distance (FID) and kernel distance (KID, cubic polynomial kernel, "
+        "U-statistic over pairs of different cases); 0 means the same distribution. FID is "
+        "biased upwards with few cases: compare values at the same number of cases. "
+        "Intervals: basic bootstrap over cases."
+    )
+    text2 = (
+        "Precision (outputs that look like some original), recall (originals some output "
+        "resembles), density and coverage (Naeem et al. 2020, k-nearest-neighbour balls); "
+        "identical sets give 1, 1, 1, 1."
+    )
+    return [
+        (_cells(wide, distances, notes, ["note_distances"]), text, "Distances"),
+        (_cells(wide, prdc, notes, ["note_prdc"]), text2, "Fidelity and diversity"),
+    ]
+
+
 _LAYOUTS: dict[str, Callable[[pd.DataFrame, EvaluationResult, _Footnotes], list]] = {
     "regression": _regression,
     "classification": _classification,
@@ -822,6 +904,8 @@ _LAYOUTS: dict[str, Callable[[pd.DataFrame, EvaluationResult, _Footnotes], list]
     "consistency": _consistency,
     "calibration": _calibration,
     "study": _study,
+    "generative": _generative,
+    "saliency-shift": _saliency_shift,
 }
 
 
