@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-EXTRAS = ("openai", "diffusers", "ocr", "onnx", "saliency", "ray", "all")
+EXTRAS = ("openai", "diffusers", "ocr", "onnx", "review", "saliency", "ray", "all")
 FORBIDDEN = ("torch", "torchvision", "torchaudio")
 
 

@@ -61,6 +61,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "radinpaint.predictors.plugin",
     "radinpaint.masks.plugin",
     "radinpaint.metrics.plugin",
+    "radinpaint.reward.plugin",
 )
 """Modules of the built-in backends, loaded like any plugin."""
 

@@ -9,7 +9,6 @@ selenium, Chromium or chromedriver is missing; ``.ci/run`` installs Debian's).
 from __future__ import annotations
 
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -28,6 +27,8 @@ from radinpaint.report.tables import (
     pixel_tables,
     views_view,
 )
+
+from .._browser import headless_chromium
 
 PAGE = 1200
 LONG = "noise-with-a-deliberately-long-label"
@@ -206,27 +207,7 @@ def test_the_runner_keeps_the_largest_shift_across_chunks():
 
 @pytest.fixture(scope="module")
 def browser():
-    pytest.importorskip("selenium", reason="selenium is not installed (the test extra has it)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = next(
-        (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p),
-        None,
-    )
-    driver_path = shutil.which("chromedriver")
-    if chromium is None or driver_path is None:
-        pytest.skip(
-            "headless Chromium needs chromium and chromedriver on PATH "
-            "(Debian: apt-get install chromium chromium-driver)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                f"--window-size={PAGE},900", "--hide-scrollbars"):  # fmt: skip
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service(driver_path))
-    driver.set_window_size(PAGE, 900)
+    driver = headless_chromium(PAGE, 900, extra=("--hide-scrollbars",))
     yield driver
     driver.quit()
 
