@@ -237,35 +237,30 @@ def main() -> None:
     if not args.eval_only:
         # version 1 (square) phantoms: the shipped weights were trained on them
         cases = make_phantoms(args.train_phantoms, seed=TRAIN_SEED, size=args.size, version=1)
+
+        def stage(label: str, out: Path, steps: int, settings: dict, trained_on: str, **more):
+            start = time.perf_counter()
+            train_gan(
+                cases,
+                out=out,
+                steps=steps,
+                seed=settings["seed"],
+                lr_g=settings["lr_g"],
+                hole_kinds=resolve_hole_kinds(settings["holes"]),
+                appearance=settings["appearance"],
+                trained_on=trained_on,
+                **more,
+                **common,
+            )
+            print(f"{label}: {steps} steps in {time.perf_counter() - start:.0f} s")
+
         if args.base is None:
-            start = time.perf_counter()
-            train_gan(
-                cases,
-                out=base,
-                steps=args.steps,
-                seed=SETTINGS["seed"],
-                lr_g=SETTINGS["lr_g"],
-                hole_kinds=resolve_hole_kinds(SETTINGS["holes"]),
-                appearance=SETTINGS["appearance"],
-                trained_on="phantoms",
-                **common,
-            )
-            print(f"stage 1: {args.steps} steps in {time.perf_counter() - start:.0f} s")
+            stage("stage 1", base, args.steps, SETTINGS, "phantoms")
         if args.finetune or args.ship_finetuned:
-            start = time.perf_counter()
-            train_gan(
-                cases,
-                out=tuned,
-                steps=args.finetune_steps,
-                seed=FINETUNE["seed"],
-                lr_g=FINETUNE["lr_g"],
-                hole_kinds=resolve_hole_kinds(FINETUNE["holes"]),
-                appearance=FINETUNE["appearance"],
-                trained_on="phantoms+real-appearance",
+            stage(
+                "stage 2", tuned, args.finetune_steps, FINETUNE, "phantoms+real-appearance",
                 init=base,
-                **common,
-            )
-            print(f"stage 2: {args.finetune_steps} steps in {time.perf_counter() - start:.0f} s")
+            )  # fmt: skip
         print(f"{args.threads} thread(s); training state in {args.workdir}")
     weights = trained
     if args.real.is_dir() and tuned.exists():

@@ -397,3 +397,18 @@ def test_timm_adapter_with_a_stand_in_timm(tmp_path: Path, monkeypatch) -> None:
         get_predictor("timm", model="resnet50", path=str(wrong), targets="bone_age", **PREP)
     with pytest.raises(InvalidInputError, match="names a source"):
         get_predictor("timm", model="hf-hub:x/y", path=str(path), targets="bone_age", **PREP)
+
+
+def test_misspelt_option_is_refused_before_loading(tmp_path: Path) -> None:
+    from radinpaint.errors import UnknownOptionError
+
+    missing = str(tmp_path / "never-read.onnx")  # a loader that ran would say "not found"
+    for kind in ("torchscript", "onnx", "timm", "module", "models"):
+        with pytest.raises(UnknownOptionError, match="sizee"):
+            get_predictor(kind, path=missing, config=missing, sizee=48, **PREP)
+    with pytest.raises(UnknownOptionError, match="sex_input"):
+        get_predictor("timm", model="resnet18", path=missing, targets="bone_age", sex_input=True)
+    with pytest.raises(TypeError, match="sizee"):
+        from_module(_net(), targets="bone_age", sizee=48, **PREP)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="devise"):
+        from_models([from_module(_net(), targets="bone_age", **PREP)], devise="cpu")  # type: ignore[call-arg]

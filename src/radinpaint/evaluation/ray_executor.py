@@ -445,33 +445,21 @@ class RayExecutor:
         shared: Any = None,
     ) -> _Pool:
         with self._lock:  # one pool per backend, whichever thread asks first
-            return self._pool_locked(kind, key, box, device, size, per_actor, shared)
-
-    def _pool_locked(
-        self,
-        kind: str,
-        key: str,
-        box: list[Any],
-        device: str,
-        size: int,
-        per_actor: int,
-        shared: Any,
-    ) -> _Pool:
-        pool = self._pools.get(key)
-        if pool is None:
-            ray = self._init()
-            resources: dict[str, Any] = {"max_concurrency": per_actor}
-            if device.startswith("cuda"):
-                resources["num_gpus"] = self.gpus_per_actor
-                resources["num_cpus"] = 1
-            elif device == "api":
-                resources["num_cpus"] = 0
-            else:
-                resources["num_cpus"] = 1
-            cls = ray.remote(**resources)(_Worker)
-            actors = [cls.remote(kind, key, box, shared) for _ in range(size)]
-            pool = self._pools[key] = _Pool(actors, per_actor)
-        return pool
+            pool = self._pools.get(key)
+            if pool is None:
+                ray = self._init()
+                resources: dict[str, Any] = {"max_concurrency": per_actor}
+                if device.startswith("cuda"):
+                    resources["num_gpus"] = self.gpus_per_actor
+                    resources["num_cpus"] = 1
+                elif device == "api":
+                    resources["num_cpus"] = 0
+                else:
+                    resources["num_cpus"] = 1
+                cls = ray.remote(**resources)(_Worker)
+                actors = [cls.remote(kind, key, box, shared) for _ in range(size)]
+                pool = self._pools[key] = _Pool(actors, per_actor)
+            return pool
 
     def _pool_size(self, device: str) -> int:
         if self.actors is not None:

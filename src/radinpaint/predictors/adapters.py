@@ -33,13 +33,20 @@ import hashlib
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ..errors import InvalidInputError, ModelUnavailableError
-from .members import ADAPTER_PREFIX, TARGETS, Member, MemberSpec
-from .preprocessing import PRESETS, Preprocessing, get_preprocessing
+from .declarations import (
+    AGE_UNITS,
+    SEX_OUTPUTS,
+    DeclarationOptions,
+    ModelOptions,
+    declared_preprocessing,
+    ensemble_settings,
+    member_spec,
+    takes_options,
+)
+from .members import Member, MemberSpec
 
 if TYPE_CHECKING:
     from .ensemble import EnsemblePredictor
@@ -59,143 +66,6 @@ __all__ = [
 
 ADAPTER_KINDS: tuple[str, ...] = ("torchscript", "onnx", "timm", "module")
 """The kinds of model an adapter wraps (each is also a registered predictor name)."""
-
-SEX_OUTPUTS: tuple[str, ...] = ("logit", "probability")
-"""What a sex output is: the logit of P(male), or P(male) itself."""
-
-AGE_UNITS: tuple[str, ...] = ("months", "years")
-"""The unit of the bone-age output after ``age_scale``/``age_offset``."""
-
-_NORMALIZE_ALIASES = {"raw": "none", "/255": "none", "standardize": "per-image"}
-
-_SETTINGS = (
-    "aggregation",
-    "device",
-    "batch_size",
-    "amp",
-    "channels_last",
-    "stack",
-    "prefetch",
-    "sex_from_prediction",
-    "progress",
-)
-"""The :class:`~radinpaint.predictors.EnsemblePredictor` settings every adapter takes."""
-
-
-def _settings(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The ensemble settings among a loader's arguments that were given (not None)."""
-    return {k: arguments[k] for k in _SETTINGS if arguments.get(k) is not None}
-
-
-# -- declarations -------------------------------------------------------------------------
-def _targets(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        raise InvalidInputError(
-            "declare what the model outputs: targets=bone_age, targets=male, or "
-            "targets=bone_age+male (in the order of its outputs)",
-            available=TARGETS,
-            fix="add targets=... (CLI: torchscript:path=m.pt,targets=bone_age,...)",
-        )
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.replace("+", " ").replace("/", " ").split()]
-    else:
-        parts = [str(p).strip() for p in value]
-    return tuple(parts)
-
-
-def declared_preprocessing(
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
-    *,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    resize: str | None = None,
-) -> Preprocessing:
-    """The preprocessing a model declares: a preset (or a :class:`Preprocessing`), adjusted.
-
-    Args:
-        preprocessing: a preset name (``study-320``, ``imagenet-224``, ``phantom-256``...),
-            a :class:`Preprocessing` or its dict; ``None`` starts from the study's
-            ``study-320`` steps, and then at least one of the other fields must be given.
-        size, channels, fit, resize: as in :class:`Preprocessing`.
-        crop: crop to the foreground first (``crop_foreground``).
-        normalize: ``none`` (alias ``raw``: pixels in [0, 1], the study's ``/255``),
-            ``per-image``, ``fixed`` (with ``mean``/``std``) or ``imagenet``.
-        mean, std: for ``normalize=fixed``.
-
-    Raises:
-        InvalidInputError: nothing declared, an unknown preset or value.
-    """
-    changes: dict[str, Any] = {
-        k: v
-        for k, v in {
-            "size": size,
-            "channels": channels,
-            "fit": fit,
-            "crop_foreground": crop,
-            "normalize": _NORMALIZE_ALIASES.get(str(normalize), normalize),
-            "mean": mean,
-            "std": std,
-            "resize": resize,
-        }.items()
-        if v is not None
-    }
-    if preprocessing is None and not changes:
-        raise InvalidInputError(
-            "declare how the model's input is prepared: preprocessing=<preset> and/or size, "
-            "channels, fit, crop, normalize",
-            available=sorted(PRESETS),
-            fix="e.g. preprocessing=study-320 (the study's crop, 320 px letterbox, 3 channels, "
-            "/255) or preprocessing=imagenet-224, or size=256,channels=1,normalize=per-image",
-        )
-    base = get_preprocessing(preprocessing if preprocessing is not None else "study-320")
-    if not changes:
-        return base
-    return attrs.evolve(base, name="custom", **changes)
-
-
-def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
-    if value not in choices:
-        raise InvalidInputError(f"unknown {option} {value!r}", input=option, available=choices)
-    return value
-
-
-def _spec(
-    kind: str,
-    name: str,
-    *,
-    targets: str | Sequence[str] | None,
-    preprocessing: Any,
-    prep: Mapping[str, Any],
-    sex_input: bool,
-    sex_subset: str | None,
-    age_scale: float,
-    age_offset: float,
-    age_unit: str,
-    sex_output: str,
-    extra: Mapping[str, Any] | None = None,
-) -> MemberSpec:
-    """The member spec of an adapter; everything the outputs depend on goes into it (and
-    so into the fingerprint)."""
-    _choice(age_unit, AGE_UNITS, "age_unit")
-    _choice(sex_output, SEX_OUTPUTS, "sex_output")
-    factor = 12.0 if age_unit == "years" else 1.0
-    options = {"sex_output": sex_output, **dict(extra or {})}
-    return MemberSpec(
-        name=name,
-        architecture=ADAPTER_PREFIX + kind,
-        targets=_targets(targets),
-        preprocessing=declared_preprocessing(preprocessing, **prep),
-        arch_options=options,
-        sex_input=bool(sex_input),
-        sex_subset=sex_subset,
-        age_scale=float(age_scale) * factor,
-        age_offset=float(age_offset) * factor,
-    )
 
 
 def _wrap(spec: MemberSpec, model: Any, label: str, source: str | None) -> Member:
@@ -275,36 +145,31 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 # -- the adapters -------------------------------------------------------------------------
+def _single(
+    spec: MemberSpec,
+    model: Any,
+    label: str,
+    files: Sequence[Path],
+    options: Mapping[str, Any],
+    **settings: Any,
+) -> EnsemblePredictor:
+    """The one-member ensemble of an adapter: ``model`` wrapped as ``spec`` declares."""
+    member = _wrap(spec, model, label, str(files[0]) if files else None)
+    return _ensemble(
+        spec.name,
+        [member],
+        trained_on=options.get("trained_on"),
+        files=files,
+        settings=ensemble_settings(options) | settings,
+    )
+
+
+@takes_options(ModelOptions)
 def load_torchscript(
     path: str | Path | None = None,
     *,
     allow_torchscript: bool | str | None = None,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    age_scale: float = 1.0,
-    age_offset: float = 0.0,
-    age_unit: str = "months",
-    sex_output: str = "logit",
-    sex_input: bool = False,
-    sex_subset: str | None = None,
-    trained_on: str = "unknown",
-    name: str | None = None,
-    aggregation: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **options: Unpack[ModelOptions],
 ) -> EnsemblePredictor:
     """A TorchScript archive (``torch.jit.save``) as a predictor: ``forward(x[, sex])``.
 
@@ -329,20 +194,7 @@ def load_torchscript(
             "onnx predictor",
         )
     file = _existing(file, "path", "TorchScript model")
-    spec = _spec(
-        "torchscript",
-        name or file.stem,
-        targets=targets,
-        preprocessing=preprocessing,
-        prep=dict(size=size, channels=channels, fit=fit, crop=crop, normalize=normalize,
-                  mean=mean, std=std),
-        sex_input=sex_input,
-        sex_subset=sex_subset,
-        age_scale=age_scale,
-        age_offset=age_offset,
-        age_unit=age_unit,
-        sex_output=sex_output,
-    )  # fmt: skip
+    spec = member_spec("torchscript", options.get("name") or file.stem, options)
     import torch
 
     from ..errors import CheckpointError
@@ -356,41 +208,11 @@ def load_torchscript(
             fix="save the model with torch.jit.save(torch.jit.script(model), path)",
         ) from exc
     module.eval()
-    member = _wrap(spec, module, str(file), str(file))
-    settings = _settings(locals())
-    return _ensemble(spec.name, [member], trained_on=trained_on, files=[file], settings=settings)
+    return _single(spec, module, str(file), [file], options)
 
 
-def load_onnx(
-    path: str | Path | None = None,
-    *,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    age_scale: float = 1.0,
-    age_offset: float = 0.0,
-    age_unit: str = "months",
-    sex_output: str = "logit",
-    sex_input: bool = False,
-    sex_subset: str | None = None,
-    trained_on: str = "unknown",
-    name: str | None = None,
-    aggregation: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
-) -> EnsemblePredictor:
+@takes_options(ModelOptions)
+def load_onnx(path: str | Path | None = None, **options: Unpack[ModelOptions]) -> EnsemblePredictor:
     """An ONNX file as a predictor, run by onnxruntime (``pip install 'radinpaint[onnx]'``).
 
     Input 0 is the image batch, input 1 (with ``sex_input``) the sex; several outputs are
@@ -399,30 +221,16 @@ def load_onnx(
     The declaration options are described in the module docs.
     """
     file = _existing(path, "path", "ONNX model")
-    spec = _spec(
-        "onnx",
-        name or file.stem,
-        targets=targets,
-        preprocessing=preprocessing,
-        prep=dict(size=size, channels=channels, fit=fit, crop=crop, normalize=normalize,
-                  mean=mean, std=std),
-        sex_input=sex_input,
-        sex_subset=sex_subset,
-        age_scale=age_scale,
-        age_offset=age_offset,
-        age_unit=age_unit,
-        sex_output=sex_output,
-    )  # fmt: skip
+    spec = member_spec("onnx", options.get("name") or file.stem, options)
     from .wrapped import OnnxRunner
 
-    where = _onnx_device(device)
+    where = _onnx_device(options.get("device"))
     runner = OnnxRunner(
         file, device=where, sex_input=spec.sex_input, input_shape=spec.preprocessing.input_shape()
     )
-    member = _wrap(spec, runner, str(file), str(file))
     # ONNX runs outside torch: no autocast, the session's own device
-    settings = _settings(locals()) | {"device": where, "amp": amp or "none"}
-    return _ensemble(spec.name, [member], trained_on=trained_on, files=[file], settings=settings)
+    amp = options.get("amp") or "none"
+    return _single(spec, runner, str(file), [file], options, device=where, amp=amp)
 
 
 def _onnx_device(device: str | None) -> str:
@@ -439,35 +247,11 @@ def _onnx_device(device: str | None) -> str:
     return str(device)
 
 
+@takes_options(DeclarationOptions)
 def load_timm(
     model: str | None = None,
     path: str | Path | None = None,
-    *,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    age_scale: float = 1.0,
-    age_offset: float = 0.0,
-    age_unit: str = "months",
-    sex_output: str = "logit",
-    sex_subset: str | None = None,
-    trained_on: str = "unknown",
-    name: str | None = None,
-    aggregation: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **options: Unpack[DeclarationOptions],
 ) -> EnsemblePredictor:
     """A timm model (``model="resnet50"``) with its checkpoint (``path``) as a predictor.
 
@@ -485,21 +269,7 @@ def load_timm(
             fix="e.g. timm:model=resnet50,path=fold0.pth,targets=bone_age,...",
         )
     file = _existing(path, "path", "timm checkpoint")
-    spec = _spec(
-        "timm",
-        name or file.stem,
-        targets=targets,
-        preprocessing=preprocessing,
-        prep=dict(size=size, channels=channels, fit=fit, crop=crop, normalize=normalize,
-                  mean=mean, std=std),
-        sex_input=False,
-        sex_subset=sex_subset,
-        age_scale=age_scale,
-        age_offset=age_offset,
-        age_unit=age_unit,
-        sex_output=sex_output,
-        extra={"model": str(model)},
-    )  # fmt: skip
+    spec = member_spec("timm", options.get("name") or file.stem, options, {"model": str(model)})
     from ..errors import MissingDependencyError
     from .architectures import _check_timm_source
     from .checkpoint import load_state_dict_checked
@@ -531,9 +301,7 @@ def load_timm(
         ) from exc
     load_state_dict_checked(net, _load_state(file), source=str(file))
     net.eval()
-    member = _wrap(spec, net, f"timm:{model} ({file})", str(file))
-    settings = _settings(locals())
-    return _ensemble(spec.name, [member], trained_on=trained_on, files=[file], settings=settings)
+    return _single(spec, net, f"timm:{model} ({file})", [file], options)
 
 
 def _import_factory(text: str) -> Any:
@@ -568,37 +336,13 @@ def _import_factory(text: str) -> Any:
     return obj
 
 
+@takes_options(ModelOptions)
 def load_module(
     factory: str | None = None,
     *,
     weights: str | Path | None = None,
     fingerprint: str | None = None,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    age_scale: float = 1.0,
-    age_offset: float = 0.0,
-    age_unit: str = "months",
-    sex_output: str = "logit",
-    sex_input: bool = False,
-    sex_subset: str | None = None,
-    trained_on: str = "unknown",
-    name: str | None = None,
-    aggregation: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **options: Unpack[ModelOptions],
 ) -> EnsemblePredictor:
     """A model made by your own Python code: ``factory="package.module:build"``.
 
@@ -617,64 +361,18 @@ def load_module(
             fix="e.g. --predictor module:factory=mylab.models:bone_age_net,targets=bone_age,...",
         )
     obj = _import_factory(str(factory))
-    return from_module(
-        obj,
-        weights=weights,
-        fingerprint=fingerprint,
-        label=str(factory),
-        targets=targets,
-        preprocessing=preprocessing,
-        size=size,
-        channels=channels,
-        fit=fit,
-        crop=crop,
-        normalize=normalize,
-        mean=mean,
-        std=std,
-        age_scale=age_scale,
-        age_offset=age_offset,
-        age_unit=age_unit,
-        sex_output=sex_output,
-        sex_input=sex_input,
-        sex_subset=sex_subset,
-        trained_on=trained_on,
-        name=name or str(factory).replace(":", ".").rsplit(".", 1)[-1],
-        **_settings(locals()),
-    )
+    options.setdefault("name", str(factory).replace(":", ".").rsplit(".", 1)[-1])
+    return from_module(obj, weights=weights, fingerprint=fingerprint, label=str(factory), **options)
 
 
+@takes_options(ModelOptions)
 def from_module(
     module_or_factory: Any,
     *,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
     weights: str | Path | None = None,
     fingerprint: str | None = None,
     label: str | None = None,
-    size: int | None = None,
-    channels: int | None = None,
-    fit: str | None = None,
-    crop: bool | None = None,
-    normalize: str | None = None,
-    mean: float | None = None,
-    std: float | None = None,
-    age_scale: float = 1.0,
-    age_offset: float = 0.0,
-    age_unit: str = "months",
-    sex_output: str = "logit",
-    sex_input: bool = False,
-    sex_subset: str | None = None,
-    trained_on: str = "unknown",
-    name: str | None = None,
-    aggregation: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **options: Unpack[ModelOptions],
 ) -> EnsemblePredictor:
     """A torch module (or a function/class that returns one) as a predictor, in one call.
 
@@ -731,33 +429,19 @@ def from_module(
     extra: dict[str, Any] = {"code": str(kind_label)}
     if fingerprint is not None:
         extra["fingerprint"] = str(fingerprint)
-    spec = _spec(
-        "module",
-        name or str(kind_label).rsplit(".", 1)[-1],
-        targets=targets,
-        preprocessing=preprocessing,
-        prep=dict(size=size, channels=channels, fit=fit, crop=crop, normalize=normalize,
-                  mean=mean, std=std),
-        sex_input=sex_input,
-        sex_subset=sex_subset,
-        age_scale=age_scale,
-        age_offset=age_offset,
-        age_unit=age_unit,
-        sex_output=sex_output,
-        extra=extra,
-    )  # fmt: skip
-    member = _wrap(spec, obj, str(kind_label), str(files[0]) if files else None)
-    settings = _settings(locals())
-    return _ensemble(spec.name, [member], trained_on=trained_on, files=files, settings=settings)
+    name = options.get("name") or str(kind_label).rsplit(".", 1)[-1]
+    return _single(
+        member_spec("module", name, options, extra), obj, str(kind_label), files, options
+    )
 
 
+@takes_options(ModelOptions)
 def from_callable(
     fn: Callable[..., Any],
     *,
-    targets: str | Sequence[str] | None = None,
-    preprocessing: str | Preprocessing | Mapping[str, Any] | None = None,
     fingerprint: str | None = None,
-    **options: Any,
+    label: str | None = None,
+    **options: Unpack[ModelOptions],
 ) -> EnsemblePredictor:
     """Any function ``fn(x[, sex])`` of a torch batch ``(batch, channels, size, size)`` as a
     predictor; it returns ``(batch, outputs)`` (a tensor, an array, a tuple or a dict keyed
@@ -770,7 +454,5 @@ def from_callable(
     def factory() -> Callable[..., Any]:
         return fn
 
-    options.setdefault("label", getattr(fn, "__qualname__", type(fn).__name__))
-    return from_module(
-        factory, targets=targets, preprocessing=preprocessing, fingerprint=fingerprint, **options
-    )
+    label = label or getattr(fn, "__qualname__", type(fn).__name__)
+    return from_module(factory, fingerprint=fingerprint, label=label, **options)

@@ -94,45 +94,6 @@ class Bottleneck(nn.Module):
         return self.act(y + shortcut)
 
 
-class ResNet50(_SexHead):
-    """ResNet-50 (v1.5, stride in the 3x3 conv) with timm ``resnet50`` state-dict keys.
-
-    Args:
-        num_outputs: width of ``fc`` (1 for the study's models).
-        in_chans: input channels (3 for the study's models).
-        sex_input: concatenate sex to the 2048 pooled features (``fc`` takes 2049).
-    """
-
-    feature_dim = 2048
-
-    def __init__(self, num_outputs: int = 1, in_chans: int = 3, sex_input: bool = False) -> None:
-        super().__init__()
-        self.sex_input = bool(sex_input)
-        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.act1 = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        inplanes = 64
-        for i, (planes, blocks, stride) in enumerate(
-            [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=1
-        ):
-            layers = []
-            for b in range(blocks):
-                layers.append(Bottleneck(inplanes, planes, stride if b == 0 else 1))
-                inplanes = planes * Bottleneck.expansion
-            setattr(self, f"layer{i}", nn.Sequential(*layers))
-        self.fc = nn.Linear(self.feature_dim + int(self.sex_input), num_outputs)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 2048)`` globally average-pooled features."""
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # type: ignore[operator]
-        return x.mean(dim=(2, 3))
-
-
 class ResNet(_SexHead):
     """A bottleneck ResNet of any depth and width, with timm's key names.
 
@@ -190,6 +151,21 @@ class ResNet(_SexHead):
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # type: ignore[operator]
         return x.mean(dim=(2, 3))
+
+
+class ResNet50(ResNet):
+    """ResNet-50 (v1.5, stride in the 3x3 conv) with timm ``resnet50`` state-dict keys.
+
+    Args:
+        num_outputs: width of ``fc`` (1 for the study's models).
+        in_chans: input channels (3 for the study's models).
+        sex_input: concatenate sex to the 2048 pooled features (``fc`` takes 2049).
+    """
+
+    feature_dim = 2048
+
+    def __init__(self, num_outputs: int = 1, in_chans: int = 3, sex_input: bool = False) -> None:
+        super().__init__(num_outputs, in_chans, sex_input, depths=(3, 4, 6, 3), base_width=64)
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> list[nn.Module]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import attrs
 
@@ -20,12 +20,12 @@ from .adapters import (
     ADAPTER_KINDS,
     _ensemble,
     _existing,
-    _settings,
     load_module,
     load_onnx,
     load_timm,
     load_torchscript,
 )
+from .declarations import EnsembleSettings, ensemble_settings, takes_options
 from .members import Member
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def _from_entry(entry: Mapping[str, Any], base: Path | None, defaults: Mapping[s
     return _LOADERS[str(kind)](**options)
 
 
+@takes_options(EnsembleSettings)
 def from_models(
     models: Sequence[EnsemblePredictor | Mapping[str, Any]],
     *,
@@ -72,14 +73,7 @@ def from_models(
     trained_on: str | None = None,
     base_dir: str | Path | None = None,
     defaults: Mapping[str, Any] | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **settings: Unpack[EnsembleSettings],
 ) -> EnsemblePredictor:
     """Several models as one ensemble (e.g. five folds, or a bone-age and a sex model).
 
@@ -124,17 +118,17 @@ def from_models(
     found = {str(p.metadata.get("trained_on") or "unknown") for p in built}
     if trained_on is None:
         trained_on = found.pop() if len(found) == 1 else "unknown"
-    settings = _settings(locals())
-    if device is None:
-        devices = {p.device for p in built}
-        if len(devices) == 1:
-            settings["device"] = devices.pop()
-    ens = _ensemble(name, members, trained_on=trained_on, files=[], settings=settings)
+    given = ensemble_settings({**settings, "aggregation": aggregation})
+    devices = {p.device for p in built}
+    if "device" not in given and len(devices) == 1:
+        given["device"] = devices.pop()
+    ens = _ensemble(name, members, trained_on=trained_on, files=[], settings=given)
     ens.source_files = tuple(str(f) for f in dict.fromkeys(files))
     ens.metadata["weights_sha256"] = sha
     return ens
 
 
+@takes_options(EnsembleSettings)
 def load_models(
     config: str | Path | None = None,
     *,
@@ -142,14 +136,7 @@ def load_models(
     name: str | None = None,
     aggregation: str | None = None,
     trained_on: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
-    amp: str | None = None,
-    channels_last: bool | str | None = None,
-    stack: str | None = None,
-    prefetch: bool | None = None,
-    sex_from_prediction: bool | None = None,
-    progress: bool | None = None,
+    **settings: Unpack[EnsembleSettings],
 ) -> EnsemblePredictor:
     """Several models from a small JSON file (predictor ``models:config=FILE.json``)::
 
@@ -215,7 +202,7 @@ def load_models(
         trained_on=trained_on or data.get("trained_on"),
         base_dir=file.parent,
         defaults=defaults,
-        **{k: v for k, v in _settings(locals()).items() if k != "aggregation"},
+        **settings,
     )
     ens.source_files = (str(file), *ens.source_files)
     return ens

@@ -208,13 +208,8 @@ def _text(mask: np.ndarray, rng: np.random.Generator, *, big: bool) -> None:
     grow = max(1, int(height / 10))
     canvas = cv2.dilate(canvas, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     angle = float(rng.normal(0, 6)) if rng.random() < 0.8 else float(rng.choice([90.0, -90.0]))
-    ch, cw = canvas.shape
-    diag = math.ceil(math.hypot(ch, cw)) + 2
-    big_canvas: np.ndarray = np.zeros((diag, diag), np.uint8)
-    y0, x0 = (diag - ch) // 2, (diag - cw) // 2
-    big_canvas[y0 : y0 + ch, x0 : x0 + cw] = canvas
-    rot = cv2.getRotationMatrix2D((diag / 2, diag / 2), angle, 1.0)
-    big_canvas = cv2.warpAffine(big_canvas, rot, (diag, diag), flags=cv2.INTER_NEAREST)
+    big_canvas = _rotate_stamp(canvas, angle)
+    diag = big_canvas.shape[0]
     cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
     _paste_or(mask, big_canvas, cy - diag // 2, cx - diag // 2)
 
