@@ -42,3 +42,15 @@ class FakeClock:
         with self.lock:
             self.sleeps.append(seconds)
             self.now += seconds
+
+
+# The smallest GAN the training code accepts: a few seconds per step on a CPU.
+TINY_G: dict = {
+    "arch": "gated-unet",
+    "in_channels": 3,
+    "coarse": "push-pull",
+    "base_channels": 4,
+    "depth": 2,
+    "dilations": [2],
+}
+TINY_D: dict = {"arch": "sn-patchgan", "in_channels": 2, "base_channels": 4, "layers": 2}

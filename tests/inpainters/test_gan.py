@@ -38,15 +38,8 @@ from radinpaint.inpainters.gan.model import (  # noqa: E402
 from radinpaint.inpainters.gan.train import train_gan  # noqa: E402
 from radinpaint.testing import check_inpainter  # noqa: E402
 
-TINY_G = {
-    "arch": "gated-unet",
-    "in_channels": 3,
-    "coarse": "push-pull",
-    "base_channels": 4,
-    "depth": 2,
-    "dilations": [2],
-}
-TINY_D = {"arch": "sn-patchgan", "in_channels": 2, "base_channels": 4, "layers": 2}
+from ._helpers import TINY_D, TINY_G  # noqa: E402
+
 TINY = {"generator": TINY_G, "discriminator": TINY_D, "batch_size": 2, "crop": 32}
 
 

@@ -31,6 +31,8 @@ from radinpaint.inpainters.gan.holes import (
     resolve_hole_kinds,
 )
 
+from ._helpers import TINY_D, TINY_G
+
 
 def _holes(kind: str, seed: int, side: int = 96) -> np.ndarray:
     return random_holes((side, side), np.random.default_rng(seed), kinds=(kind,))
@@ -194,17 +196,6 @@ def test_batches_with_real_appearance_are_reproducible_and_differ_from_plain():
 
 
 # --- training -------------------------------------------------------------------------------
-
-
-TINY_G = {
-    "arch": "gated-unet",
-    "in_channels": 3,
-    "coarse": "push-pull",
-    "base_channels": 4,
-    "depth": 2,
-    "dilations": [2],
-}
-TINY_D = {"arch": "sn-patchgan", "in_channels": 2, "base_channels": 4, "layers": 2}
 
 
 def test_train_gan_records_appearance_and_what_it_trained_on(tmp_path):
