@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 
@@ -113,53 +112,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"weights: {path}")
     print(f"config:  {path.with_suffix('.json')}")
     if args.held_out is not None:
-        figures = before_after(args, str(path))
-        for label, row in figures.items():
-            print(
-                f"plausibility {label}: {row['plausibility']:.3f} "
-                f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] over {row['cases']} cases"
-            )
-        print(json.dumps(figures))
+        from ..reward.before_after import print_before_after
+
+        print_before_after(before_after(args, str(path)))
     return 0
 
 
 def before_after(args: argparse.Namespace, tuned: str) -> dict[str, dict[str, Any]]:
     """Plausibility of the gan's outputs on ``--held-out`` with the base and tuned weights."""
-    import pandas as pd
-
-    from ..records import InpaintRequest, InpaintResult
     from ..registry import get_inpainter, get_mask_provider
-    from ..reward import RatedSample, load_reward, plausibility_table
+    from ..reward.before_after import plausibility_before_after
 
     cases = list(_dataset(args.held_out, seed=args.held_out_seed))
     masks = get_mask_provider(args.masks).masks(cases)
-    model = load_reward(args.reward)
-    rows = []
-    for label, weights in (("before", args.weights), ("after", tuned)):
-        gan = get_inpainter("gan", weights=weights) if weights else get_inpainter("gan")
-        requests = [
-            InpaintRequest(image=c.image, mask=m, seed=args.seed, case_id=c.id)
-            for c, m in zip(cases, masks, strict=True)
-            if not m.is_empty
-        ]
-        samples = [
-            RatedSample(
-                output=r.image.pixels,
-                original=q.image.pixels,
-                mask=q.mask.array,
-                case_id=str(q.case_id),
-                inpainter=label,
-            )
-            for q, r in zip(requests, gan.inpaint(requests), strict=True)
-            if isinstance(r, InpaintResult)
-        ]
-        p = model.predict(samples)
-        rows += [
-            {"case_id": s.case_id, "inpainter": label, "variant": 0, "p_acceptable": v}
-            for s, v in zip(samples, p, strict=True)
-        ]
-    summary = plausibility_table(pd.DataFrame(rows), seed=args.seed)
-    return {
-        str(r["inpainter"]): {k: r[k] for k in ("plausibility", "ci_low", "ci_high", "cases")}
-        for r in summary.to_dict("records")
-    }
+    base = get_inpainter("gan", weights=args.weights) if args.weights else get_inpainter("gan")
+    tuned_gan = get_inpainter("gan", weights=tuned)
+    return plausibility_before_after(
+        args.reward, cases, masks, {"before": base, "after": tuned_gan}, seed=args.seed
+    )

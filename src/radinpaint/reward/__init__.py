@@ -8,7 +8,8 @@ reward-weighted fine-tuning.
 - :mod:`~radinpaint.reward.ratings`: the review page's ratings and a results folder to rated
   samples, and simulated ratings;
 - :mod:`~radinpaint.reward.bestof`: the ``best-of`` inpainter;
-- :mod:`~radinpaint.reward.plausibility`: the ``plausibility`` metric.
+- :mod:`~radinpaint.reward.plausibility`: the ``plausibility`` metric (on the outputs' pixels
+  with a reward model, or from saved scores).
 
 Importing this package imports neither torch nor any backend.
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..capabilities import Capabilities
 from ..hookspecs import Register, hookimpl
 
 if TYPE_CHECKING:
@@ -25,15 +24,22 @@ def best_of(
 def plausibility(
     *,
     scores: str | None = None,
+    reward: str | None = None,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    batch_size: int = 32,
 ) -> PlausibilityMetric:
     """Build the :class:`~radinpaint.reward.plausibility.PlausibilityMetric` (see its docs)."""
     from .plausibility import PlausibilityMetric
 
     return PlausibilityMetric(
-        scores=scores, n_resamples=n_resamples, confidence=confidence, seed=seed
+        scores=scores,
+        reward=reward,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        seed=seed,
+        batch_size=batch_size,
     )
 
 
@@ -54,6 +60,7 @@ def radinpaint_register_metrics(register: Register) -> None:
     register(
         "plausibility",
         plausibility,
-        summary="a reward model's mean P(acceptable) per inpainter, bootstrap CI over cases",
-        capabilities=Capabilities(deterministic=True),
+        summary="a reward model's mean P(acceptable) per inpainter (from the pixels with "
+        "reward=FILE, or saved scores), bootstrap CI over cases",
+        capabilities=lambda metric: metric.capabilities(),
     )

@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_INFERENCE",
     "DEFAULT_PLACEMENT",
     "DiffusionTrainConfig",
+    "denoising_loss",
     "load_working_images",
     "train_diffusion",
     "working_image",
@@ -143,6 +144,40 @@ def load_working_images(
     if not out:
         raise InvalidInputError("no training images", fix="pass at least one radiograph")
     return np.stack(out).astype(np.float32)
+
+
+def denoising_loss(
+    unet: Any,
+    ddpm: Any,
+    x0: Any,
+    noise: Any,
+    t: Any,
+    *,
+    weights: Any = None,
+    amp: bool = False,
+) -> Any:
+    """The training loss: mean squared error of the noise the denoiser predicts.
+
+    Args:
+        unet: the denoiser.
+        ddpm: the :class:`diffusers.DDPMScheduler` that noises ``x0``.
+        x0: clean images in the model's ``[-1, 1]``, ``(B, 1, S, S)``.
+        noise: the noise added, same shape.
+        t: the timesteps, ``(B,)``.
+        weights: None (every image alike), or one weight per image: the loss is then the
+            mean over the batch of ``weights[i]`` times image ``i``'s mean squared error
+            (weights of 1 give the unweighted loss).
+        amp: run the forward pass under bfloat16 autocast (CUDA).
+    """
+    import torch
+
+    noisy = ddpm.add_noise(x0, noise, t)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        pred = unet(noisy, t).sample
+    if weights is None:
+        return torch.nn.functional.mse_loss(pred.float(), noise)
+    per_image = ((pred.float() - noise) ** 2).mean(dim=(1, 2, 3))
+    return (per_image * weights.to(per_image)).mean()
 
 
 def _resolve_device(device: str | None) -> str:
@@ -359,12 +394,9 @@ def train_diffusion(
         gen = torch.Generator().manual_seed(derive_seed(config.seed, "noise", step))
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, timesteps, (config.batch_size,), generator=gen).to(device)
-        noisy = ddpm.add_noise(x0, noise, t)
         for group in opt.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup))
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            pred = unet(noisy, t).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        loss = denoising_loss(unet, ddpm, x0, noise, t, amp=amp)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
