@@ -116,8 +116,15 @@ def test_keeps_small_panels_of_a_few_cases_only(result) -> None:
     res = result.metrics["saliency-shift"]
     panels = list(res.samples)
     assert panels and all(isinstance(p, SaliencyPanel) for p in panels)
-    assert len({p.case_id for p in panels}) == 2
-    assert {p.inpainter for p in panels} == {"identity", "telea", "blur"}
+    for inpainter in ("identity", "telea", "blur"):
+        kept = [p for p in panels if p.inpainter == inpainter]
+        assert len(kept) == 2, inpainter  # n_panels per inpainter
+        tvs = [p.shift["tv"] for p in kept]
+        assert tvs == sorted(tvs, reverse=True), inpainter  # the largest shift first
+    # identity's maps never move: on ties the first cases are kept, in order
+    assert [p.case_id for p in panels if p.inpainter == "identity"] == [
+        c.id for c in PhantomDataset(N_CASES, size=96)
+    ][:2]
     for p in panels:
         for a in (p.original, p.output, p.map_original, p.map_output):
             assert max(a.shape) <= PANEL_SIDE
@@ -196,3 +203,29 @@ def test_cli_unknown_option_is_refused(tmp_path, capsys) -> None:
     assert rc != 0
     err = capsys.readouterr().err
     assert "colour" in err and "saliency-shift" in err
+
+
+def test_the_figure_keeps_each_inpainters_largest_shifts() -> None:
+    """Fed by hand, as an evaluation does: blur of growing strength per case, so the kept
+    panel must be the case whose map moved most, read from the per-case rows."""
+    import cv2
+
+    from radinpaint.predictors import load_phantom_ensemble
+    from radinpaint.protocols import ScoredImage
+    from radinpaint.records import Radiograph
+
+    cases = list(PhantomDataset(3, size=96, seed=5))
+    metric = build_backend("metric", "saliency-shift", n_panels=1, targets="bone_age").backend
+    metric.use_predictors({"phantom-ensemble": load_phantom_ensemble(device="cpu")})
+    images = []
+    for case, sigma in zip(cases, (0.5, 4.0, 1.5), strict=True):
+        images.append(ScoredImage(case.id, "original", "original", 0, case.image,
+                                  case.image.content_hash(), case=case))  # fmt: skip
+        blurred = Radiograph(cv2.GaussianBlur(case.image.pixels, (0, 0), sigma))
+        images.append(ScoredImage(case.id, "blur", "blur", 0, blurred,
+                                  blurred.content_hash()))  # fmt: skip
+    metric.observe(images)
+    rows = metric.observed_table()
+    largest = rows.loc[rows["tv"].idxmax(), "case_id"]
+    kept = metric.compute(pd.DataFrame()).samples
+    assert [(p.inpainter, p.case_id) for p in kept] == [("blur", largest)]

@@ -35,6 +35,7 @@ itself, chunk by chunk, from the images and predictors the evaluation hands it.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -414,9 +415,10 @@ class SaliencyShiftMetric(MetricBase):
       (:func:`~radinpaint.saliency.explain`), compares each output's map with its original's
       (:func:`map_shift`; an output whose pixels equal the original's is not explained again
       and gives exactly 0) and keeps only the per-case numbers, plus the downsampled images
-      and maps (at most :data:`PANEL_SIDE` pixels) of the first ``n_panels`` cases for the
-      report's figure. :meth:`compute` then summarises those rows; the prediction table it
-      is given is not read.
+      and maps (at most :data:`PANEL_SIDE` pixels) of each inpainter's ``n_panels`` cases
+      whose map moved most (largest total variation) for the report's figure.
+      :meth:`compute` then summarises those rows; the prediction table it is given is not
+      read.
     - **On a table** :func:`saliency_shift_table` built (one row per case x inpainter x
       predictor x target x method x member, optionally per ``variant``), passed to
       :meth:`compute`.
@@ -437,8 +439,9 @@ class SaliencyShiftMetric(MetricBase):
         saliency: saliency methods (:data:`~radinpaint.saliency.METHODS`); default
             ``grad-cam``.
         members: also one row per ensemble member beside the ensemble's.
-        n_panels: cases whose downsampled images and maps are kept for the report's figure
-            (first predictor, target and method; variant 0).
+        n_panels: per inpainter, the cases whose map moved most (largest ``tv``; the first
+            cases on ties) keep downsampled images and maps for the report's figure (first
+            predictor, target and method; variant 0).
         batch_size: images per saliency pass.
         regions: add the phantom growth plates and carpals (:func:`phantom_regions`).
     """
@@ -455,8 +458,10 @@ class SaliencyShiftMetric(MetricBase):
     regions: bool = attrs.field(default=True, converter=bool)
     _explained: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
     _rows: list[dict[str, Any]] = attrs.field(factory=list, init=False, repr=False)
-    _panels: list[Any] = attrs.field(factory=list, init=False, repr=False)
-    _panel_cases: list[str] = attrs.field(factory=list, init=False, repr=False)
+    _panels: dict[str, list[tuple[float, int, Any]]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )  # inpainter -> min-heap of (tv, -arrival, panel), at most n_panels long
+    _arrivals: int = attrs.field(default=0, init=False, repr=False)
     _notes: list[str] = attrs.field(factory=list, init=False, repr=False)
     _observed: int = attrs.field(default=0, init=False, repr=False)
 
@@ -525,7 +530,7 @@ class SaliencyShiftMetric(MetricBase):
 
     def observe(self, images: Sequence[ScoredImage]) -> None:
         """Explain one chunk's originals and outputs and keep the per-case shifts (and the
-        downsampled panels of the first ``n_panels`` cases); see the class docstring."""
+        downsampled panels of each inpainter's largest shifts); see the class docstring."""
         from .maps import explain
         from .regions import phantom_regions
 
@@ -565,9 +570,6 @@ class SaliencyShiftMetric(MetricBase):
         ]  # fmt: skip
         todo = [k for k, s in enumerate(same) if not s]
         pos = {k: j for j, k in enumerate(todo)}
-        for cid in ids:
-            if len(self._panel_cases) < self.n_panels and cid not in self._panel_cases:
-                self._panel_cases.append(cid)
         first = True
         for plabel, pred in self._explained.items():
             for target in self._targets(pred):
@@ -602,14 +604,13 @@ class SaliencyShiftMetric(MetricBase):
                                 "member": member, "variant": int(out.variant),
                                 "identical": bool(same[k]), **shift,
                             })  # fmt: skip
-                            if (first and member == "ensemble" and out.variant == 0
-                                    and out.case_id in self._panel_cases):  # fmt: skip
-                                self._keep_panel(out, originals[out.case_id], a, b,
+                            if first and member == "ensemble" and out.variant == 0:
+                                self._offer_panel(out, originals[out.case_id], a, b,
                                                  artifact[out.case_id], shift)  # fmt: skip
                     first = False
         self._observed += len(ids)
 
-    def _keep_panel(
+    def _offer_panel(
         self,
         output: ScoredImage,
         original: ScoredImage,
@@ -620,18 +621,26 @@ class SaliencyShiftMetric(MetricBase):
     ) -> None:
         from ..report.saliency import SaliencyPanel
 
-        self._panels.append(
-            SaliencyPanel(
-                output.case_id,
-                output.inpainter,
-                _shrink(original.image.pixels),
-                _shrink(output.image.pixels),
-                _shrink(map_original),
-                _shrink(map_output),
-                None if mask is None else _shrink(mask),
-                dict(shift),
-            )
+        tv = float(shift.get("tv", math.nan))
+        key = (tv if math.isfinite(tv) else -1.0, -self._arrivals)
+        self._arrivals += 1
+        heap = self._panels.setdefault(output.inpainter, [])
+        if self.n_panels == 0 or (len(heap) >= self.n_panels and key <= heap[0][:2]):
+            return
+        panel = SaliencyPanel(
+            output.case_id,
+            output.inpainter,
+            _shrink(original.image.pixels),
+            _shrink(output.image.pixels),
+            _shrink(map_original),
+            _shrink(map_output),
+            None if mask is None else _shrink(mask),
+            dict(shift),
         )
+        if len(heap) < self.n_panels:
+            heapq.heappush(heap, (*key, panel))
+        else:
+            heapq.heapreplace(heap, (*key, panel))
 
     def observed_table(self) -> pd.DataFrame:
         """The per-case rows observed so far (:func:`saliency_shift_table`'s columns and
@@ -670,8 +679,11 @@ class SaliencyShiftMetric(MetricBase):
                     "method": self.saliency[0],
                 },
             }
-            order = {c: i for i, c in enumerate(self._panel_cases)}
-            panels = sorted(self._panels, key=lambda p: order.get(p.case_id, len(order)))
+            panels = [  # per inpainter, in the order they came, the largest shifts first
+                entry[2]
+                for heap in self._panels.values()
+                for entry in sorted(heap, key=lambda e: e[:2], reverse=True)
+            ]
             return attrs.evolve(result, details=details, samples=tuple(panels))
         missing = [c for c in needed if table is None or c not in table.columns]
         raise InvalidInputError(
