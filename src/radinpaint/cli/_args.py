@@ -106,3 +106,22 @@ def existing_path(path: str | Path, flag: str, what: str) -> Path:
             fix=f"check the path; {flag} takes {what}",
         )
     return p
+
+
+def check_device(device: str) -> None:
+    """Refuse a device string torch does not know, naming ``--device``."""
+    from ..errors import InvalidInputError
+
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"--device {device!r} is not a device torch knows",
+            input="--device",
+            available=["cpu", "cuda", "cuda:N", "mps", "auto"],
+            fix="pass --device cpu, cuda, cuda:N or auto",
+        ) from exc

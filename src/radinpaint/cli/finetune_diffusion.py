@@ -76,18 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _cases(text: str, seed: int | None = None) -> list[Any]:
-    from ..evaluation.config import dataset_from_config
-    from .run import data_spec
-
-    return list(dataset_from_config(data_spec(text, seed=seed)))
-
-
 def run(args: argparse.Namespace) -> int:
     """Fine-tune, and compare plausibility before and after on held-out cases."""
     from ..registry import get_mask_provider
-    from ._args import at_least
-    from .train_gan import _check_device
+    from ..reward.before_after import print_tuned
+    from ._args import at_least, check_device
+    from .run import load_cases
 
     for value, name in (
         (args.rounds, "--rounds"),
@@ -97,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     for value, name in ((args.variants, "--variants"), (args.batch_size, "--batch-size")):
         at_least(value, name, 1)
     at_least(args.threads, "--threads", 1)
-    _check_device(args.device)
+    check_device(args.device)
 
     from ..inpainters.diffusion.finetune import finetune_diffusion
 
-    cases = _cases(args.data)
+    cases = load_cases(args.data)
     path = finetune_diffusion(
         cases,
         reward=args.reward,
@@ -122,12 +116,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         progress=not args.no_progress,
     )
-    print(f"weights: {path}")
-    print(f"config:  {path.with_suffix('.json')}")
-    if args.held_out is not None:
-        from ..reward.before_after import print_before_after
-
-        print_before_after(before_after(args, str(path)))
+    print_tuned(path, None if args.held_out is None else before_after(args, str(path)))
     return 0
 
 
@@ -136,8 +125,9 @@ def before_after(args: argparse.Namespace, tuned: str) -> dict[str, dict[str, An
     weights (one output per case, the same seeds)."""
     from ..registry import get_inpainter, get_mask_provider
     from ..reward.before_after import plausibility_before_after
+    from .run import load_cases
 
-    cases = _cases(args.held_out, seed=args.held_out_seed)
+    cases = load_cases(args.held_out, seed=args.held_out_seed)
     masks = get_mask_provider(args.masks).masks(cases)
     models = {}
     for label, weights in (("before", args.weights), ("after", tuned)):

@@ -72,26 +72,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _dataset(text: str, seed: int | None = None) -> Any:
-    from ..evaluation.config import dataset_from_config
-    from .run import data_spec
-
-    return dataset_from_config(data_spec(text, seed=seed))
-
-
 def run(args: argparse.Namespace) -> int:
     """Fine-tune, and compare plausibility before and after on held-out cases."""
-    from ._args import at_least
-    from .train_gan import _check_device
+    from ..reward.before_after import print_tuned
+    from ._args import at_least, check_device
+    from .run import load_cases
 
     at_least(args.steps, "--steps", 0)
     at_least(args.batch_size, "--batch-size", 1)
     at_least(args.threads, "--threads", 1)
-    _check_device(args.device)
+    check_device(args.device)
 
     from ..inpainters.gan.finetune import finetune_gan
 
-    data = list(_dataset(args.data))
+    data = load_cases(args.data)
     path = finetune_gan(
         data,
         reward=args.reward,
@@ -109,12 +103,7 @@ def run(args: argparse.Namespace) -> int:
         num_threads=args.threads,
         progress=not args.no_progress,
     )
-    print(f"weights: {path}")
-    print(f"config:  {path.with_suffix('.json')}")
-    if args.held_out is not None:
-        from ..reward.before_after import print_before_after
-
-        print_before_after(before_after(args, str(path)))
+    print_tuned(path, None if args.held_out is None else before_after(args, str(path)))
     return 0
 
 
@@ -122,8 +111,9 @@ def before_after(args: argparse.Namespace, tuned: str) -> dict[str, dict[str, An
     """Plausibility of the gan's outputs on ``--held-out`` with the base and tuned weights."""
     from ..registry import get_inpainter, get_mask_provider
     from ..reward.before_after import plausibility_before_after
+    from .run import load_cases
 
-    cases = list(_dataset(args.held_out, seed=args.held_out_seed))
+    cases = load_cases(args.held_out, seed=args.held_out_seed)
     masks = get_mask_provider(args.masks).masks(cases)
     base = get_inpainter("gan", weights=args.weights) if args.weights else get_inpainter("gan")
     tuned_gan = get_inpainter("gan", weights=tuned)

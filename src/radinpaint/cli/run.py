@@ -110,6 +110,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def load_cases(text: str, *, seed: int | None = None) -> list[Any]:
+    """The cases of a dataset named on the command line (see :func:`data_spec`)."""
+    from ..evaluation.config import dataset_from_config
+
+    return list(dataset_from_config(data_spec(text, seed=seed)))
+
+
 def data_spec(text: str, *, size: int | None = None, seed: int | None = None) -> dict[str, Any]:
     """A dataset configuration from a command-line value (``phantom:N[:SIZE]`` or a path).
 

@@ -53,9 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and print where the weights went."""
     from ..errors import InvalidInputError
-    from ._args import at_least
+    from ._args import at_least, check_device
     from .run import data_spec
-    from .train_gan import _check_device
 
     at_least(args.steps, "--steps", 0)
     at_least(args.batch_size, "--batch-size", 1)
@@ -72,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             input="--channels",
             fix="write e.g. --channels 16,32,64,64",
         )
-    _check_device(args.device)
+    check_device(args.device)
     spec = data_spec(args.data)
 
     from ..evaluation.config import dataset_from_config

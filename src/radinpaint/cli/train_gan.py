@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print where the weights went."""
-    from ._args import at_least, existing_path
+    from ._args import at_least, check_device, existing_path
 
     at_least(args.steps, "--steps", 0)
     at_least(args.batch_size, "--batch-size", 1)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     existing_path(args.data, "--data", "a folder of radiographs or a label table")
     if args.init is not None:
         existing_path(args.init, "--init", "a .safetensors file written by train-gan")
-    _check_device(args.device)
+    check_device(args.device)
 
     from ..inpainters.gan.holes import resolve_hole_kinds
     from ..inpainters.gan.train import train_gan
@@ -109,22 +109,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"weights: {path}")
     print(f"config:  {path.with_suffix('.json')}")
     return 0
-
-
-def _check_device(device: str) -> None:
-    """Refuse a device string torch does not know, naming ``--device``."""
-    from ..errors import InvalidInputError
-
-    if device == "auto":
-        return
-    import torch
-
-    try:
-        torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"--device {device!r} is not a device torch knows",
-            input="--device",
-            available=["cpu", "cuda", "cuda:N", "mps", "auto"],
-            fix="pass --device cpu, cuda, cuda:N or auto",
-        ) from exc

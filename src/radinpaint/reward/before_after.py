@@ -3,7 +3,7 @@
 ``radinpaint finetune-gan`` and ``finetune-diffusion`` both end by inpainting the same
 held-out cases with the base and the tuned weights (same seeds, one output per case) and
 scoring each output with the reward model: :func:`plausibility_before_after` does that for
-any two inpainters, and :func:`print_before_after` prints the figures as the commands do.
+any two inpainters, and :func:`print_tuned` prints what the commands print at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from ..protocols import Inpainter
 from ..records import Case, InpaintRequest, InpaintResult, Mask
 
-__all__ = ["plausibility_before_after", "print_before_after"]
+__all__ = ["plausibility_before_after", "print_before_after", "print_tuned"]
 
 
 def plausibility_before_after(
@@ -78,3 +78,11 @@ def print_before_after(figures: Mapping[str, Mapping[str, Any]]) -> None:
             f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}] over {row['cases']} cases"
         )
     print(json.dumps(figures))
+
+
+def print_tuned(path: Path, figures: Mapping[str, Mapping[str, Any]] | None) -> None:
+    """The tuned weights and their config, then the before/after figures if any."""
+    print(f"weights: {path}")
+    print(f"config:  {path.with_suffix('.json')}")
+    if figures is not None:
+        print_before_after(figures)
